@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/replace-metadata/replace-metadata/job"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // every row succeeded
+	exitRows    = 1 // finished, with failed or invalid rows
+	exitUsage   = 2 // usage, config or input header error: nothing sent
+	exitAborted = 3 // stopped before every row had an outcome
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := bi.Main.Version; v != "" && v != "(devel)" {
+			return v
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+func userAgent() string {
+	return fmt.Sprintf("replace-metadata/%s clerk-sdk-go/%s", toolVersion(), job.SDKVersion)
+}
+
+// env is what the command gets from its process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// kill is closed on a second signal: cancel requests in flight now.
+	kill <-chan struct{}
+}
+
+// exitError carries an exit code; a nil err means nothing more to print.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// report prints err, if it has something to say, and returns the exit code.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitAborted
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	case errors.As(err, &ue):
+		code = exitUsage
+	}
+	fmt.Fprintf(stderr, "replace-metadata: %v\n", err)
+	return code
+}
+
+// run is the whole command: it parses args and runs a subcommand.
+func run(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage())
+		return &exitError{code: exitUsage}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run", "validate":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Usage = func() {}
+		cfg, err := loadConfig(fs, rest, e.getenv)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.stdout, usage())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cmd == "validate" || cfg.DryRun {
+			return validate(cfg, e)
+		}
+		return apply(ctx, cfg, e)
+	case "report":
+		return reportCmd(rest, e)
+	case "version", "--version", "-version":
+		fmt.Fprintf(e.stdout, "replace-metadata %s (clerk-sdk-go %s, Clerk API %s, %s)\n",
+			toolVersion(), job.SDKVersion, job.APIVersion, runtime.Version())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usage())
+		return nil
+	}
+	fmt.Fprint(e.stderr, usage())
+	return usagef("unknown command %q", cmd)
+}
+
+// usage is the command's help, built from the one list of settings.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`replace-metadata replaces the metadata of Clerk users from a CSV or NDJSON file,
+through PUT /v1/users/{user_id}/metadata, and reports what happened to every row.
+
+Usage:
+  replace-metadata run [flags]          apply the input
+  replace-metadata validate [flags]     check the input offline and send nothing
+  replace-metadata report RUN-FOLDER    print a run's totals, summed over its shards,
+                                        and write its merged failed rows
+  replace-metadata version
+
+Settings, lowest to highest precedence: built-in defaults, config.yaml (or
+--config FILE), environment variables, flags. The secret key comes from
+CLERK_SECRET_KEY or secret_key_file, never from a flag or config.yaml.
+
+Flags (config key, environment variable):
+`)
+	d := defaults()
+	for _, s := range settings {
+		fmt.Fprintf(&b, "  --%s (%s, %s)\n", s.flag, s.key, s.envName())
+		def := s.value(&d).String()
+		if def != "" && def != "false" && def != "0s" && def != "0" {
+			fmt.Fprintf(&b, "        %s (default %s)\n", s.usage, def)
+		} else {
+			fmt.Fprintf(&b, "        %s\n", s.usage)
+		}
+	}
+	b.WriteString(`  --config FILE
+        config file (default ./config.yaml when present; env REPLACE_METADATA_CONFIG)
+  --no-expand-env
+        do not expand $VARS in the config file
+
+Exit codes: 0 every row succeeded; 1 finished with failed or invalid rows;
+2 usage, config or input error, nothing sent; 3 stopped before every row had
+an outcome (signal, deadline, wrong key, circuit breaker): resume with the
+same --run-id.
+`)
+	return b.String()
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// config is every setting of the tool. Each is a flag, a key in
+// config.yaml and an environment variable; settings below is the one list
+// of them, and the source of the usage text.
+type config struct {
+	Input             string   `yaml:"input"`
+	Format            string   `yaml:"format"`
+	ReportDir         string   `yaml:"report_dir"`
+	RunID             string   `yaml:"run_id"`
+	Rate              rateFlag `yaml:"rate"`
+	Workers           workers  `yaml:"workers"`
+	MaxAttempts       int      `yaml:"max_attempts"`
+	Timeout           duration `yaml:"timeout"`
+	Deadline          duration `yaml:"deadline"`
+	Grace             duration `yaml:"grace_period"`
+	Breaker           int      `yaml:"circuit_breaker"`
+	RejectDuplicates  bool     `yaml:"reject_duplicates"`
+	DryRun            bool     `yaml:"dry_run"`
+	Force             bool     `yaml:"force"`
+	Yes               bool     `yaml:"yes"`
+	Sandbox           bool     `yaml:"sandbox"`
+	APIURL            string   `yaml:"api_url"`
+	SecretKeyFile     string   `yaml:"secret_key_file"`
+	AllowInsecureHTTP bool     `yaml:"allow_insecure_http"`
+	LogLevel          string   `yaml:"log_level"`
+	LogFormat         string   `yaml:"log_format"`
+	Progress          duration `yaml:"progress_interval"`
+	ShardIndex        int      `yaml:"shard_index"`
+	ShardCount        int      `yaml:"shard_count"`
+	Metrics           metrics  `yaml:"metrics"`
+}
+
+type metrics struct {
+	PushgatewayURL string   `yaml:"pushgateway_url"`
+	PushInterval   duration `yaml:"push_interval"`
+	JobName        string   `yaml:"job_name"`
+}
+
+func defaults() config {
+	return config{
+		ReportDir:   "reports",
+		Rate:        90,
+		MaxAttempts: 5,
+		Timeout:     duration(10 * time.Second),
+		Grace:       duration(15 * time.Second),
+		Breaker:     50,
+		LogLevel:    "info",
+		LogFormat:   "auto",
+		Progress:    duration(5 * time.Second),
+		ShardCount:  1,
+		APIURL:      "https://api.clerk.com",
+		Metrics: metrics{
+			PushInterval: duration(30 * time.Second),
+			JobName:      "replace-metadata",
+		},
+	}
+}
+
+// setting ties a config field to its flag, YAML key and environment
+// variable.
+type setting struct {
+	flag, key, env, usage string
+	value                 func(*config) flag.Value
+}
+
+const envPrefix = "REPLACE_METADATA_"
+
+var settings = []setting{
+	{flag: "input", key: "input", usage: "input file, CSV or NDJSON (- reads standard input)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.Input) }},
+	{flag: "format", key: "format", usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.Format) }},
+	{flag: "report-dir", key: "report_dir", usage: "folder that holds the run folders",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
+	{flag: "run-id", key: "run_id", usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.RunID) }},
+	{flag: "rate", key: "rate", usage: "most requests per second, or unlimited (Clerk allows 100/s in production, 10/s in development)",
+		value: func(c *config) flag.Value { return &c.Rate }},
+	{flag: "workers", key: "workers", usage: "requests in flight at once, or auto to size from the rate and latency",
+		value: func(c *config) flag.Value { return &c.Workers }},
+	{flag: "max-attempts", key: "max_attempts", usage: "most requests per row, retries included",
+		value: func(c *config) flag.Value { return (*intFlag)(&c.MaxAttempts) }},
+	{flag: "timeout", key: "timeout", usage: "deadline of each request",
+		value: func(c *config) flag.Value { return &c.Timeout }},
+	{flag: "deadline", key: "deadline", usage: "deadline of the whole run, then it stops like on SIGTERM (0: none)",
+		value: func(c *config) flag.Value { return &c.Deadline }},
+	{flag: "grace-period", key: "grace_period", usage: "how long requests in flight may finish after a stop",
+		value: func(c *config) flag.Value { return &c.Grace }},
+	{flag: "circuit-breaker", key: "circuit_breaker", usage: "stop after this many rows in a row failed after every retry (0: never)",
+		value: func(c *config) flag.Value { return (*intFlag)(&c.Breaker) }},
+	{flag: "reject-duplicates", key: "reject_duplicates", usage: "make every row after a user's first invalid",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.RejectDuplicates) }},
+	{flag: "dry-run", key: "dry_run", usage: "check the input and send nothing (what validate does)",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.DryRun) }},
+	{flag: "force", key: "force", usage: "resume a run even though its input changed",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.Force) }},
+	{flag: "yes", key: "yes", usage: "do not ask before writing to a production instance",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.Yes) }},
+	{flag: "sandbox", key: "sandbox", usage: "run against a built-in Clerk emulator seeded with the input's users; no key needed",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.Sandbox) }},
+	{flag: "api-url", key: "api_url", env: "CLERK_API_URL", usage: "Clerk Backend API origin; requests go to <api-url>/v1/users/{id}/metadata",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.APIURL) }},
+	{flag: "secret-key-file", key: "secret_key_file", usage: "file holding the secret key, e.g. a mounted Kubernetes Secret (else CLERK_SECRET_KEY)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.SecretKeyFile) }},
+	{flag: "allow-insecure-http", key: "allow_insecure_http", usage: "allow a plain http API URL to a non-loopback host",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.AllowInsecureHTTP) }},
+	{flag: "log-level", key: "log_level", usage: "debug, info, warn or error",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogLevel) }},
+	{flag: "log-format", key: "log_format", usage: "json, console, or auto (console when stderr is a terminal)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogFormat) }},
+	{flag: "progress-interval", key: "progress_interval", usage: "how often to log progress (0: never)",
+		value: func(c *config) flag.Value { return &c.Progress }},
+	{flag: "shard-index", key: "shard_index", env: "JOB_COMPLETION_INDEX", usage: "this process's shard, 0-based (default: $JOB_COMPLETION_INDEX)",
+		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardIndex) }},
+	{flag: "shard-count", key: "shard_count", usage: "number of shards the input is split into by user id",
+		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardCount) }},
+	{flag: "pushgateway-url", key: "metrics.pushgateway_url", usage: "Prometheus Pushgateway to push the run's metrics to (empty: off)",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.Metrics.PushgatewayURL) }},
+	{flag: "push-interval", key: "metrics.push_interval", usage: "how often to push metrics during the run",
+		value: func(c *config) flag.Value { return &c.Metrics.PushInterval }},
+	{flag: "metrics-job", key: "metrics.job_name", usage: "Pushgateway job name",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.Metrics.JobName) }},
+}
+
+// envName is the environment variable of a setting.
+func (s setting) envName() string {
+	if s.env != "" {
+		return s.env
+	}
+	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.key))
+}
+
+// usageError is a problem with how the tool was called: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// loadConfig builds the config from, in rising precedence, the defaults,
+// the config file, the environment and the flags that were set.
+func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string) (config, error) {
+	var fromFlags config
+	for _, s := range settings {
+		flags.Var(s.value(&fromFlags), s.flag, s.usage)
+	}
+	configPath := flags.String("config", "", "config file (default ./config.yaml when present; env "+envPrefix+"CONFIG)")
+	noExpand := flags.Bool("no-expand-env", false, "do not expand $VARS in the config file")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, err
+		}
+		return config{}, &usageError{err}
+	}
+	if flags.NArg() > 0 {
+		return config{}, usagef("unexpected argument %q", flags.Arg(0))
+	}
+	set := map[string]string{}
+	flags.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+
+	cfg := defaults()
+	path, explicit := *configPath, true
+	if path == "" {
+		path = getenv(envPrefix + "CONFIG")
+	}
+	if path == "" {
+		path, explicit = "config.yaml", false
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if !*noExpand {
+			b = []byte(os.Expand(string(b), getenv))
+		}
+		if err := decodeConfig(bytes.NewReader(b), &cfg); err != nil {
+			return config{}, usagef("config %s: %v", path, err)
+		}
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return config{}, usagef("read config: %v", err)
+	}
+	for _, s := range settings {
+		if v := getenv(s.envName()); v != "" {
+			if err := s.value(&cfg).Set(v); err != nil {
+				return config{}, usagef("environment %s=%q: %v", s.envName(), v, err)
+			}
+		}
+	}
+	for _, s := range settings {
+		if v, ok := set[s.flag]; ok {
+			s.value(&cfg).Set(v) // already parsed once
+		}
+	}
+	return cfg, cfg.check()
+}
+
+// decodeConfig reads YAML strictly: an unknown key is an error, naming it.
+func decodeConfig(r io.Reader, cfg *config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *config) check() error {
+	switch {
+	case c.MaxAttempts < 1:
+		return usagef("max_attempts must be at least 1")
+	case c.Timeout <= 0:
+		return usagef("timeout must be positive")
+	case c.Grace < 0 || c.Deadline < 0 || c.Progress < 0:
+		return usagef("durations must not be negative")
+	case c.Breaker < 0:
+		return usagef("circuit_breaker must not be negative")
+	case c.ShardCount < 1:
+		return usagef("shard_count must be at least 1")
+	case c.ShardIndex < 0 || c.ShardIndex >= c.ShardCount:
+		return usagef("shard_index %d is not in 0..%d", c.ShardIndex, c.ShardCount-1)
+	}
+	switch c.LogFormat {
+	case "json", "console", "auto":
+	default:
+		return usagef("log_format must be json, console or auto, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// The flag.Value types behind config fields. Each also reads YAML.
+
+type stringFlag string
+
+func (s *stringFlag) String() string     { return string(*s) }
+func (s *stringFlag) Set(v string) error { *s = stringFlag(v); return nil }
+
+type intFlag int
+
+func (i *intFlag) String() string { return strconv.Itoa(int(*i)) }
+func (i *intFlag) Set(v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("not an integer")
+	}
+	*i = intFlag(n)
+	return nil
+}
+
+type boolFlag bool
+
+func (b *boolFlag) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolFlag) IsBoolFlag() bool { return true }
+func (b *boolFlag) Set(v string) error {
+	x, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("not a boolean")
+	}
+	*b = boolFlag(x)
+	return nil
+}
+
+// duration is a time.Duration written as "10s"; "0" or "" is zero.
+type duration time.Duration
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+func (d *duration) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "0" {
+		*d = 0
+		return nil
+	}
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("not a duration like 10s or 1h30m")
+	}
+	*d = duration(x)
+	return nil
+}
+func (d *duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// rateFlag is requests per second; 0 means unlimited.
+type rateFlag float64
+
+func (r *rateFlag) String() string {
+	if *r == 0 {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(float64(*r), 'g', -1, 64)
+}
+func (r *rateFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "unlimited" {
+		*r = 0
+		return nil
+	}
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || x <= 0 {
+		return fmt.Errorf("want a positive number of requests per second, or unlimited")
+	}
+	*r = rateFlag(x)
+	return nil
+}
+func (r *rateFlag) UnmarshalYAML(n *yaml.Node) error { return r.Set(n.Value) }
+
+// workers is a pool size; 0 means auto.
+type workers int
+
+func (w *workers) String() string {
+	if *w == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(int(*w))
+}
+func (w *workers) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "auto" || v == "" {
+		*w = 0
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 4096 {
+		return fmt.Errorf("want auto or a number from 1 to 4096")
+	}
+	*w = workers(n)
+	return nil
+}
+func (w *workers) UnmarshalYAML(n *yaml.Node) error { return w.Set(n.Value) }

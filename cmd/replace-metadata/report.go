@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/replace-metadata/replace-metadata/reports"
+)
+
+// reportCmd prints a run's totals, summed over its shards, and writes the
+// run's merged failed rows for a re-run. It exits with the run's own code.
+func reportCmd(args []string, e env) error {
+	if len(args) != 1 {
+		return usagef("usage: replace-metadata report RUN-FOLDER")
+	}
+	t, err := reports.Merge(args[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "run\t%s\n", t.RunID)
+	fmt.Fprintf(w, "input\t%s (%s)\n", t.Input, t.Format)
+	if len(t.Shards) > 1 || t.Shards[0].Count > 1 {
+		fmt.Fprintf(w, "shards\t%d of %d\n", len(t.Shards), t.Shards[0].Count)
+		for _, i := range t.Missing {
+			fmt.Fprintf(w, "missing\tshard %d has not run\n", i)
+		}
+	}
+	fmt.Fprintf(w, "total\t%d\n", t.Total)
+	fmt.Fprintf(w, "succeeded\t%d\n", t.Succeeded)
+	fmt.Fprintf(w, "failed\t%d\n", t.Failed)
+	fmt.Fprintf(w, "invalid\t%d\n", t.Invalid)
+	fmt.Fprintf(w, "duplicates\t%d\n", t.Duplicates)
+	fmt.Fprintf(w, "complete\t%v\n", t.Complete)
+	fmt.Fprintf(w, "requests\t%d (%d retries, %d rate limited)\n", t.Requests, t.Retries, t.RateLimited)
+	if t.FailedFile != "" {
+		fmt.Fprintf(w, "re-run failed rows\t--input %s --run-id <new id>\n", t.FailedFile)
+	}
+	w.Flush()
+	if t.FailedFile != "" {
+		fmt.Fprintln(e.stdout, t.FailedFile)
+	}
+	if t.ExitCode != 0 {
+		return &exitError{code: t.ExitCode}
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/replace-metadata/replace-metadata/input"
+)
+
+// source is the input file, opened.
+type source struct {
+	name   string // for messages
+	format input.Format
+	r      io.Reader
+	file   *os.File // nil for standard input
+	// sha256 and rows are known before the run for a file: a resumed run
+	// is checked against the first, progress counts down the second.
+	sha256 string
+	rows   int
+	// hash takes standard input's bytes as they are read.
+	hash hash.Hash
+}
+
+func openSource(cfg config, stdin io.Reader, survey bool) (*source, error) {
+	if cfg.Input == "" {
+		return nil, usagef("no input: set --input or input in config.yaml")
+	}
+	s := &source{name: cfg.Input}
+	var err error
+	switch {
+	case cfg.Format != "":
+		s.format, err = input.ParseFormat(cfg.Format)
+	case cfg.Input == "-":
+		err = fmt.Errorf("--format is needed when the input is standard input")
+	default:
+		s.format, err = input.FormatOf(cfg.Input)
+	}
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	if cfg.Input == "-" {
+		s.name = "stdin"
+		s.hash = sha256.New()
+		s.r = io.TeeReader(stdin, s.hash)
+		return s, nil
+	}
+	f, err := os.Open(cfg.Input)
+	if err != nil {
+		return nil, usagef("open input: %v", err)
+	}
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		f.Close()
+		return nil, usagef("input %s is not a file", cfg.Input)
+	}
+	s.file, s.r = f, f
+	if survey {
+		if err := s.survey(); err != nil {
+			f.Close()
+			return nil, usagef("read input: %v", err)
+		}
+	}
+	return s, nil
+}
+
+// survey reads the file once to hash it and count its rows, then rewinds.
+func (s *source) survey() error {
+	h := sha256.New()
+	c := &rowCounter{csv: s.format == input.CSV}
+	if _, err := io.Copy(io.MultiWriter(h, c), bufio.NewReaderSize(s.file, 1<<20)); err != nil {
+		return err
+	}
+	s.sha256 = hex.EncodeToString(h.Sum(nil))
+	s.rows = c.total()
+	_, err := s.file.Seek(0, io.SeekStart)
+	return err
+}
+
+// digest returns the input's sha256 once known: for standard input, after
+// the whole of it was read.
+func (s *source) digest(complete bool) string {
+	if s.sha256 != "" || s.hash == nil || !complete {
+		return s.sha256
+	}
+	return hex.EncodeToString(s.hash.Sum(nil))
+}
+
+func (s *source) Close() error {
+	if s.file != nil {
+		return s.file.Close()
+	}
+	return nil
+}
+
+// rowCounter counts the rows of an input as it streams past: non-blank
+// lines, where for CSV a line break inside quotes does not end a line, and
+// the first CSV line is the header. It is an estimate for progress only.
+type rowCounter struct {
+	csv      bool
+	inQuote  bool
+	nonBlank bool
+	lines    int
+}
+
+func (c *rowCounter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexAny(p, "\"\n")
+		if !c.csv {
+			i = bytes.IndexByte(p, '\n')
+		}
+		if i < 0 {
+			c.nonBlank = c.nonBlank || !blank(p)
+			break
+		}
+		c.nonBlank = c.nonBlank || !blank(p[:i])
+		if p[i] == '"' {
+			c.inQuote = !c.inQuote
+			c.nonBlank = true
+		} else if !c.inQuote {
+			if c.nonBlank {
+				c.lines++
+			}
+			c.nonBlank = false
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (c *rowCounter) total() int {
+	n := c.lines
+	if c.nonBlank {
+		n++
+	}
+	if c.csv && n > 0 {
+		n-- // the header
+	}
+	return n
+}
+
+func blank(p []byte) bool {
+	return len(bytes.Trim(p, " \t\r\xEF\xBB\xBF")) == 0
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/replace-metadata/replace-metadata/input"
+)
+
+// validate is the validate command (and run --dry-run): it reads the whole
+// input offline, prints a line per invalid row and a summary, and sends
+// nothing. The verdicts are the ones run gives: the same reader, the same
+// duplicate rule.
+func validate(cfg config, e env) error {
+	src, err := openSource(cfg, e.stdin, false)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	rows, err := input.Open(src.r, src.name, src.format)
+	if err != nil {
+		return &usageError{err}
+	}
+	out := bufio.NewWriterSize(e.stdout, 64<<10)
+	defer out.Flush()
+	var index input.Index
+	var total, invalid, repeats int
+	for {
+		row, err := rows.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			out.Flush()
+			return usagef("%v", err)
+		}
+		total++
+		if index.Check(&row, cfg.RejectDuplicates) {
+			repeats++
+		}
+		if row.Err == nil {
+			continue
+		}
+		invalid++
+		code := input.CodeInvalidJSON
+		var re *input.RowError
+		if errors.As(row.Err, &re) {
+			code = re.Code
+		}
+		fmt.Fprintf(out, "%s:%d: row %d: invalid (%s): %s\n", src.name, row.Line, row.N, code, row.Err)
+	}
+	fmt.Fprintf(out, "%s: %d rows: %d valid, %d invalid, %d repeat a user of an earlier row\n",
+		src.name, total, total-invalid, invalid, repeats)
+	if invalid > 0 {
+		return &exitError{code: exitRows}
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gocarina/gocsv"
+)
+
+// record is a CSV row as gocsv maps it from the header. An empty cell is an
+// absent field, so plain strings say all there is to say.
+type record struct {
+	UserID  string `csv:"user_id"`
+	Public  string `csv:"public_metadata"`
+	Private string `csv:"private_metadata"`
+	Unsafe  string `csv:"unsafe_metadata"`
+}
+
+// CSVReader reads rows from CSV: a header naming user_id and at least one
+// metadata column, in any order; each metadata cell holds JSON. Quoted
+// cells may span lines; a row's Line is where its record starts.
+type CSVReader struct {
+	name   string
+	cr     *csv.Reader
+	um     *gocsv.Unmarshaller
+	tap    *tap
+	header []byte
+	n      int
+	s      scanner
+}
+
+// NewCSV reads and checks the header of a CSV input. An unusable header is
+// a *HeaderError. An empty input is a reader with no rows.
+func NewCSV(r io.Reader, name string) (*CSVReader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, err := br.Peek(len(bom)); err == nil && bytes.Equal(b, bom) {
+		br.Discard(len(bom))
+	}
+	t := &tap{r: br}
+	cr := csv.NewReader(t)
+	cr.ReuseRecord = true
+	d := &CSVReader{name: name, cr: cr, tap: t}
+	um, err := gocsv.NewUnmarshaller(cr, record{})
+	switch {
+	case errors.Is(err, io.EOF):
+		return d, nil // no header, no rows
+	case err != nil:
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, &HeaderError{File: name, Line: pe.StartLine, Reason: "bad CSV header: " + pe.Err.Error()}
+		}
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := checkHeader(um); err != nil {
+		return nil, &HeaderError{File: name, Line: 1, Reason: err.Error()}
+	}
+	d.um = um
+	d.header = t.take(cr.InputOffset())
+	if !bytes.HasSuffix(d.header, []byte("\n")) {
+		d.header = append(d.header, '\n')
+	}
+	return d, nil
+}
+
+// checkHeader rejects a header gocsv would half-map: unknown or repeated
+// columns, no user_id, no metadata. Spaces around a name are allowed, as
+// gocsv matches them.
+func checkHeader(um *gocsv.Unmarshaller) error {
+	seen := map[string]bool{}
+	for _, h := range um.Headers {
+		h = strings.TrimSpace(h)
+		if fieldSlot([]byte(h)) < 0 {
+			return fmt.Errorf("unknown column %s in CSV header (want %s)", quote(h), fieldList)
+		}
+		if seen[h] {
+			return fmt.Errorf("column %q appears twice in CSV header", h)
+		}
+		seen[h] = true
+	}
+	if !seen[fieldUserID] {
+		return fmt.Errorf("CSV header has no user_id column (want %s)", fieldList)
+	}
+	if len(seen) == 1 {
+		return fmt.Errorf("CSV header has no metadata column (want at least one of %s, %s, %s)", fieldPublic, fieldPrivate, fieldUnsafe)
+	}
+	return nil
+}
+
+// Next returns the next row, or io.EOF after the last.
+func (d *CSVReader) Next() (Row, error) {
+	if d.um == nil {
+		return Row{}, io.EOF
+	}
+	v, err := d.um.Read()
+	if errors.Is(err, io.EOF) {
+		return Row{}, io.EOF
+	}
+	d.n++
+	row := Row{N: d.n, Raw: d.tap.take(d.cr.InputOffset())}
+	if err != nil {
+		var pe *csv.ParseError
+		if !errors.As(err, &pe) {
+			return Row{}, fmt.Errorf("read %s: %w", d.name, err)
+		}
+		row.Line = pe.StartLine
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			row.Err = rowErr(CodeFieldCount, "record has a different number of fields than the header (%d)", len(d.um.Headers))
+		} else {
+			row.Err = rowErr(CodeCSVSyntax, "CSV syntax error at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+		}
+		return row, nil
+	}
+	row.Line, _ = d.cr.FieldPos(0)
+	rec := v.(record)
+	row.UserID = rec.UserID
+	for i, cell := range [...]string{rec.Public, rec.Private, rec.Unsafe} {
+		if cell == "" {
+			continue
+		}
+		b := []byte(cell)
+		if e := d.s.metadataCell(fieldNames[i+1], b); e != nil {
+			row.Err = e
+			return row, nil
+		}
+		*row.field(i + 1) = b
+	}
+	if e := validate(&row); e != nil {
+		row.Err = e
+	}
+	return row, nil
+}
+
+// tap keeps the bytes the CSV parser has read and not yet claimed, so each
+// record's own bytes can be cut out by offset and written back verbatim.
+type tap struct {
+	r    io.Reader
+	buf  []byte // buf[start:] are the bytes from offset base on
+	from int
+	base int64
+}
+
+func (t *tap) Read(p []byte) (int, error) {
+	if t.from > 0 && t.from >= len(t.buf)/2 {
+		t.buf = t.buf[:copy(t.buf, t.buf[t.from:])]
+		t.from = 0
+	}
+	n, err := t.r.Read(p)
+	t.buf = append(t.buf, p[:n]...)
+	return n, err
+}
+
+// take returns a copy of the bytes up to offset end and forgets them.
+func (t *tap) take(end int64) []byte {
+	k := int(end - t.base)
+	out := bytes.Clone(t.buf[t.from : t.from+k])
+	t.from += k
+	t.base = end
+	if cap(t.buf) > 1<<20 && len(t.buf)-t.from < 64<<10 {
+		// A huge record has passed: let its buffer go.
+		t.buf = append([]byte(nil), t.buf[t.from:]...)
+		t.from = 0
+	}
+	return out
+}

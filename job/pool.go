@@ -1,0 +1,149 @@
+package job
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// Pool sizing when Options.Workers is 0 ("auto"): enough workers to keep
+// the rate in force busy at the latency observed (Little's law, with room
+// for the latency's spread), within bounds.
+const (
+	autoStart     = 16
+	autoMin       = 4
+	autoMax       = 512
+	autoUnlimited = 64 // when the rate is unlimited there is nothing to size from
+	autoEvery     = 500 * time.Millisecond
+)
+
+// gate is a semaphore whose size can change while in use.
+type gate struct {
+	mu      sync.Mutex
+	limit   int
+	used    int
+	waiters []chan struct{}
+}
+
+func newGate(n int) *gate { return &gate{limit: n} }
+
+func (g *gate) acquire(ctx context.Context) error {
+	g.mu.Lock()
+	if g.used < g.limit && len(g.waiters) == 0 {
+		g.used++
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	g.waiters = append(g.waiters, ch)
+	g.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for i, w := range g.waiters {
+			if w == ch {
+				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
+				return ctx.Err()
+			}
+		}
+		// Granted while giving up: hand the slot on.
+		g.used--
+		g.grant()
+		return ctx.Err()
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.used--
+	g.grant()
+	g.mu.Unlock()
+}
+
+func (g *gate) resize(n int) {
+	g.mu.Lock()
+	g.limit = n
+	g.grant()
+	g.mu.Unlock()
+}
+
+func (g *gate) size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit
+}
+
+func (g *gate) grant() {
+	for g.used < g.limit && len(g.waiters) > 0 {
+		close(g.waiters[0])
+		g.waiters = g.waiters[1:]
+		g.used++
+	}
+}
+
+// sizePool resizes the pool from the latency observed until the run ends.
+func (r *run) sizePool(finished <-chan struct{}) {
+	t := time.NewTicker(autoEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-t.C:
+		}
+		r.latencyMu.Lock()
+		lat, jitter := r.latency, r.latencyJitter
+		r.latencyMu.Unlock()
+		if lat == 0 {
+			continue
+		}
+		n := poolSize(r.lim.Rate(), lat, jitter)
+		if old := r.slots.size(); n != old {
+			r.slots.resize(n)
+			r.Log.Debug().Int("workers", n).Int("was", old).Float64("latency_ms", math.Round(lat*1000)).Msg("pool resized")
+		}
+	}
+}
+
+// poolSize is the number of workers that keeps rate requests a second
+// going when a request takes latency seconds, give or take jitter.
+func poolSize(rate, latency, jitter float64) int {
+	if math.IsInf(rate, 1) {
+		return autoUnlimited
+	}
+	n := int(math.Ceil(rate*(latency+3*jitter)*1.2)) + 2
+	return min(max(n, autoMin), autoMax)
+}
+
+// progress logs how far the run is, every Options.Progress.
+func (r *run) progress(finished <-chan struct{}) {
+	t := time.NewTicker(r.Progress)
+	defer t.Stop()
+	last, lastAt := int64(0), r.Now()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-t.C:
+		}
+		now := r.Now()
+		rec := r.recorded.Load()
+		perSec := float64(rec-last) / now.Sub(lastAt).Seconds()
+		last, lastAt = rec, now
+		done := int(rec + r.skipped.Load())
+		ev := r.Log.Info().Int("done", done).Float64("rows_per_second", math.Round(perSec*10)/10).
+			Int64("requests", r.Client.Requests()).Str("rate_limit", fmtRate(r.lim.lim.Limit())).
+			Int("workers", r.slots.size())
+		if r.Total > 0 {
+			ev = ev.Int("total", r.Total)
+			if left := r.Total - done; left > 0 && perSec > 0 {
+				ev = ev.Dur("eta", time.Duration(float64(left)/perSec*float64(time.Second)).Round(time.Second))
+			}
+		}
+		ev.Msg("progress")
+	}
+}

@@ -1,0 +1,199 @@
+package reports
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+// Shard is one shard's summary within a run.
+type Shard struct {
+	Dir     string
+	Index   int
+	Count   int
+	Summary *Summary
+}
+
+// Totals are a run's counts summed over its shards.
+type Totals struct {
+	RunDir string
+	Shards []Shard
+	// Missing lists the shard indexes of Count that have no folder yet.
+	Missing []int
+	Summary
+	// FailedFile is the merged failed rows, ready to be a run's input; ""
+	// when no shard had failed rows.
+	FailedFile string
+}
+
+var shardDirRE = regexp.MustCompile(`^shard-(\d+)-of-(\d+)$`)
+
+// Merge sums the summaries of the run folder runDir, which holds either
+// one run's files or one folder per shard (shard-<i>-of-<n>), and writes
+// the shards' failed rows into runDir/failed.<format>, so that file
+// re-runs exactly the failed and invalid rows of the whole run.
+func Merge(runDir string) (*Totals, error) {
+	t := &Totals{RunDir: runDir}
+	if s, err := ReadSummary(runDir); err != nil {
+		return nil, err
+	} else if s != nil {
+		t.Shards = []Shard{{Dir: runDir, Index: 0, Count: 1, Summary: s}}
+	} else {
+		entries, err := os.ReadDir(runDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			m := shardDirRE.FindStringSubmatch(e.Name())
+			if m == nil || !e.IsDir() {
+				continue
+			}
+			dir := filepath.Join(runDir, e.Name())
+			s, err := ReadSummary(dir)
+			if err != nil {
+				return nil, err
+			}
+			if s == nil {
+				continue
+			}
+			i, _ := strconv.Atoi(m[1])
+			n, _ := strconv.Atoi(m[2])
+			t.Shards = append(t.Shards, Shard{Dir: dir, Index: i, Count: n, Summary: s})
+		}
+	}
+	if len(t.Shards) == 0 {
+		return nil, fmt.Errorf("%s holds no run: no summary.json, no shard-<i>-of-<n> folders", runDir)
+	}
+	sort.Slice(t.Shards, func(a, b int) bool { return t.Shards[a].Index < t.Shards[b].Index })
+	count := t.Shards[0].Count
+	seen := map[int]bool{}
+	t.Complete = true
+	for _, sh := range t.Shards {
+		if sh.Count != count {
+			return nil, fmt.Errorf("%s mixes shard counts (%d and %d)", runDir, count, sh.Count)
+		}
+		seen[sh.Index] = true
+		s := sh.Summary
+		if t.RunID == "" {
+			t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
+		}
+		t.Total += s.Total
+		t.Succeeded += s.Succeeded
+		t.Failed += s.Failed
+		t.Invalid += s.Invalid
+		t.Duplicates += s.Duplicates
+		t.Requests += s.Requests
+		t.Retries += s.Retries
+		t.RateLimited += s.RateLimited
+		t.Complete = t.Complete && s.Complete
+		if t.Start.IsZero() || s.Start.Before(t.Start) {
+			t.Start = s.Start
+		}
+		if s.End.After(t.End) {
+			t.End = s.End
+		}
+		t.ExitCode = max(t.ExitCode, s.ExitCode)
+	}
+	for i := range count {
+		if !seen[i] {
+			t.Missing = append(t.Missing, i)
+			t.Complete = false
+		}
+	}
+	if !t.Complete {
+		t.ExitCode = 3
+	}
+	if t.End.After(t.Start) {
+		t.ElapsedSeconds = t.End.Sub(t.Start).Seconds()
+	}
+	if len(t.Shards) > 1 || t.Shards[0].Dir != runDir {
+		if err := t.mergeFailed(); err != nil {
+			return nil, err
+		}
+	} else if t.Failed+t.Invalid > 0 {
+		t.FailedFile = filepath.Join(runDir, FailedFile(t.Format))
+	}
+	return t, nil
+}
+
+// mergeFailed concatenates the shards' failed rows; a CSV header once.
+func (t *Totals) mergeFailed() error {
+	name := FailedFile(t.Format)
+	out := filepath.Join(t.RunDir, name)
+	tmp, err := os.CreateTemp(t.RunDir, ".failed-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriter(tmp)
+	rows := 0
+	var header []byte
+	for _, sh := range t.Shards {
+		f, err := os.Open(filepath.Join(sh.Dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			tmp.Close()
+			return err
+		}
+		r := bufio.NewReader(f)
+		if t.Format == "csv" {
+			h, err := readCSVRecord(r)
+			if err != nil && !errors.Is(err, io.EOF) {
+				f.Close()
+				tmp.Close()
+				return err
+			}
+			if header == nil && len(h) > 0 {
+				header = h
+				w.Write(h)
+			}
+		}
+		n, err := io.Copy(w, r)
+		f.Close()
+		if err != nil {
+			tmp.Close()
+			return err
+		}
+		if n > 0 {
+			rows++
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if rows == 0 {
+		return nil
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	t.FailedFile = out
+	return nil
+}
+
+// readCSVRecord reads one CSV record's bytes, quoted line breaks included.
+func readCSVRecord(r *bufio.Reader) ([]byte, error) {
+	var rec []byte
+	inQuote := false
+	for {
+		line, err := r.ReadBytes('\n')
+		rec = append(rec, line...)
+		inQuote = inQuote != (bytes.Count(line, []byte(`"`))%2 == 1)
+		if err != nil || !inQuote {
+			return rec, err
+		}
+	}
+}

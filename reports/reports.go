@@ -1,0 +1,97 @@
+// Package reports records what happened to every input row of a run, in the
+// run's folder:
+//
+//   - results.csv: one line per row with an outcome, appended as rows finish
+//     and flushed in small batches, so a crash loses at most the last batch;
+//   - failed.csv or failed.ndjson: the failed and invalid rows verbatim, in
+//     the input's format, ready to be the input of another run;
+//   - summary.json: the counts and timings, rewritten atomically.
+//
+// Opening an existing folder resumes its run: rows already in results.csv
+// are known, so a run never reports a row twice.
+package reports
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Status is a row's outcome.
+type Status string
+
+// The outcomes of a row.
+const (
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Invalid   Status = "invalid"
+)
+
+// Failure reports whether rows with this status belong in failed.*.
+func (s Status) Failure() bool { return s == Failed || s == Invalid }
+
+// Result is one row's outcome: a line of results.csv.
+type Result struct {
+	Row    int    `csv:"row"`
+	Line   int    `csv:"line"`
+	UserID string `csv:"user_id"`
+	Status Status `csv:"status"`
+	// HTTPStatus is the last response's status, 0 when none came.
+	HTTPStatus int `csv:"http_status"`
+	// ErrorCode is Clerk's error code, or the tool's own for rows that were
+	// invalid or got no Clerk error body.
+	ErrorCode    string `csv:"error_code"`
+	ErrorMessage string `csv:"error_message"`
+	Attempts     int    `csv:"attempts"`
+	DurationMS   int64  `csv:"duration_ms"`
+	TraceID      string `csv:"clerk_trace_id"`
+}
+
+// oneLine makes s safe as a single-line CSV cell: line breaks and other
+// control characters become spaces, so every result is one physical line
+// and a torn last line is easy to find after a crash.
+func oneLine(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// cleanID renders a user id for the report: as written when it is plain
+// text, else quoted with Go escapes so the report stays one line per row.
+func cleanID(id string) string {
+	for _, r := range id {
+		if r == unicode.ReplacementChar || unicode.IsControl(r) {
+			q := strconv.QuoteToASCII(id)
+			return q[1 : len(q)-1]
+		}
+	}
+	return id
+}
+
+// bitset is a growable set of row numbers: one bit a row.
+type bitset []uint64
+
+func (b *bitset) set(i int) {
+	for i/64 >= len(*b) {
+		*b = append(*b, 0)
+	}
+	(*b)[i/64] |= 1 << (i % 64)
+}
+
+func (b bitset) has(i int) bool {
+	return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0
+}
+
+func withNewline(b []byte) []byte {
+	if bytes.HasSuffix(b, []byte("\n")) {
+		return b
+	}
+	return append(b, '\n')
+}

@@ -1,0 +1,355 @@
+package reports
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gocarina/gocsv"
+)
+
+// File names inside a run folder.
+const (
+	ResultsFile = "results.csv"
+	SummaryFile = "summary.json"
+	lockFile    = ".lock"
+)
+
+// FailedFile returns the name of the failed-rows file for an input format
+// ("csv" or "ndjson").
+func FailedFile(format string) string { return "failed." + format }
+
+// flushEvery is how many results may wait in memory before they are written.
+const flushEvery = 256
+
+// Options configures a Writer.
+type Options struct {
+	// Format is the input's format, "csv" or "ndjson": failed rows are
+	// written back in it.
+	Format string
+	// Header goes first in failed.csv (the input's header line).
+	Header []byte
+	// FlushInterval bounds how long a finished row's result may wait
+	// before it reaches the file. Zero means 200ms.
+	FlushInterval time.Duration
+}
+
+// Writer records row outcomes in a run folder. It is safe for concurrent
+// use. Results wait in memory for at most FlushInterval or flushEvery rows.
+type Writer struct {
+	dir  string
+	opts Options
+	lock *os.File
+
+	mu      sync.Mutex
+	results *os.File
+	resBuf  *bufio.Writer
+	csvw    *gocsv.SafeCSVWriter
+	failed  *os.File
+	failBuf *bufio.Writer
+	pending []Result
+	err     error // the first write error; later writes are dropped
+
+	done    bitset // rows with an outcome, from any session of the run
+	failure bitset // of those, the failed and invalid ones
+	counts  Counts
+
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// Counts are the outcomes recorded so far, over every session of the run.
+type Counts struct {
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	Invalid   int `json:"invalid"`
+}
+
+// Total returns the number of rows with an outcome.
+func (c Counts) Total() int { return c.Succeeded + c.Failed + c.Invalid }
+
+func (c *Counts) add(s Status) {
+	switch s {
+	case Succeeded:
+		c.Succeeded++
+	case Failed:
+		c.Failed++
+	case Invalid:
+		c.Invalid++
+	}
+}
+
+// ErrLocked means another process is writing the same run folder.
+var ErrLocked = errors.New("another process is using this run folder")
+
+// Open opens the run folder dir for writing, creating it (mode 0700) if
+// needed. If dir already holds a results.csv, the run resumes: its rows are
+// known to Seen, and a torn last line left by a crash is cut off. failed.*
+// is written anew: Seen puts the failed rows of earlier sessions back as the
+// input passes them.
+func Open(dir string, opts Options) (*Writer, error) {
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 200 * time.Millisecond
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create run folder: %w", err)
+	}
+	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{})}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock run folder: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+	}
+	w.lock = lock
+	if err := w.open(); err != nil {
+		w.closeFiles()
+		return nil, err
+	}
+	go w.flusher()
+	return w, nil
+}
+
+func (w *Writer) open() error {
+	path := filepath.Join(w.dir, ResultsFile)
+	if err := w.load(path); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open results: %w", err)
+	}
+	w.results = f
+	w.resBuf = bufio.NewWriterSize(f, 64<<10)
+	w.csvw = gocsv.NewSafeCSVWriter(csv.NewWriter(w.resBuf))
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		// An empty batch writes just the header.
+		if err := gocsv.MarshalCSV([]Result{}, w.csvw); err != nil {
+			return fmt.Errorf("write results header: %w", err)
+		}
+	}
+	failed, err := os.OpenFile(filepath.Join(w.dir, FailedFile(w.opts.Format)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open failed rows: %w", err)
+	}
+	w.failed = failed
+	w.failBuf = bufio.NewWriterSize(failed, 64<<10)
+	if len(w.opts.Header) > 0 {
+		w.failBuf.Write(withNewline(bytes.Clone(w.opts.Header)))
+	}
+	return w.flushLocked()
+}
+
+// load reads the results of earlier sessions, if any.
+func (w *Writer) load(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open results: %w", err)
+	}
+	defer f.Close()
+	if err := cutTornLine(f); err != nil {
+		return fmt.Errorf("repair %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	cr := csv.NewReader(bufio.NewReaderSize(f, 64<<10))
+	cr.ReuseRecord = true
+	um, err := gocsv.NewUnmarshaller(cr, Result{})
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	for {
+		v, err := um.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
+		}
+		r := v.(Result)
+		if r.Row <= 0 || w.done.has(r.Row) {
+			continue
+		}
+		w.done.set(r.Row)
+		if r.Status.Failure() {
+			w.failure.set(r.Row)
+		}
+		w.counts.add(r.Status)
+	}
+}
+
+// cutTornLine truncates f after its last line break: a crash mid-write
+// leaves at most one partial line at the end, and results hold one line
+// per row.
+func cutTornLine(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			keep := start + int64(i) + 1
+			if keep == size {
+				return nil
+			}
+			return f.Truncate(keep)
+		}
+		end = start
+	}
+	return f.Truncate(0)
+}
+
+// Seen reports whether row n already has an outcome from an earlier
+// session of this run. If that outcome was a failure, raw goes back into
+// failed.* so the file stays complete.
+func (w *Writer) Seen(n int, raw []byte) bool {
+	if !w.done.has(n) {
+		return false
+	}
+	if w.failure.has(n) {
+		w.mu.Lock()
+		w.writeFailed(raw)
+		w.mu.Unlock()
+	}
+	return true
+}
+
+// Record adds a row's outcome; raw is the row's input bytes, kept in
+// failed.* when the row failed or was invalid.
+func (w *Writer) Record(r Result, raw []byte) {
+	r.UserID = cleanID(r.UserID)
+	r.ErrorMessage = oneLine(r.ErrorMessage)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r.Status.Failure() {
+		w.writeFailed(raw)
+	}
+	w.counts.add(r.Status)
+	w.pending = append(w.pending, r)
+	if len(w.pending) >= flushEvery {
+		w.flushLocked()
+	}
+}
+
+func (w *Writer) writeFailed(raw []byte) {
+	if raw == nil {
+		return // a line too long to keep
+	}
+	w.failBuf.Write(raw)
+	if !bytes.HasSuffix(raw, []byte("\n")) {
+		w.failBuf.WriteByte('\n')
+	}
+}
+
+// Counts returns the outcomes recorded so far, earlier sessions included.
+func (w *Writer) Counts() Counts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.counts
+}
+
+// Flush writes every recorded result to the files.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushLocked()
+}
+
+// flushLocked writes failed rows before results: a result on disk always
+// has its failed row on disk too.
+func (w *Writer) flushLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.failBuf.Flush(); err != nil {
+		w.err = fmt.Errorf("write failed rows: %w", err)
+		return w.err
+	}
+	if len(w.pending) > 0 {
+		if err := gocsv.MarshalCSVWithoutHeaders(w.pending, w.csvw); err != nil {
+			w.err = fmt.Errorf("write results: %w", err)
+			return w.err
+		}
+		clear(w.pending)
+		w.pending = w.pending[:0]
+	}
+	if err := w.resBuf.Flush(); err != nil {
+		w.err = fmt.Errorf("write results: %w", err)
+	}
+	return w.err
+}
+
+func (w *Writer) flusher() {
+	defer close(w.stopped)
+	t := time.NewTicker(w.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			if w.Flush() == nil {
+				// Outside the lock: workers keep recording while the
+				// disk catches up.
+				w.failed.Sync()
+				w.results.Sync()
+			}
+		}
+	}
+}
+
+// Close flushes and syncs everything and releases the run folder.
+func (w *Writer) Close() error {
+	close(w.stop)
+	<-w.stopped
+	err := w.Flush()
+	for _, f := range []*os.File{w.failed, w.results} {
+		if e := f.Sync(); err == nil && e != nil {
+			err = e
+		}
+	}
+	if e := w.closeFiles(); err == nil {
+		err = e
+	}
+	return err
+}
+
+func (w *Writer) closeFiles() error {
+	var err error
+	for _, f := range []*os.File{w.failed, w.results, w.lock} {
+		if f != nil {
+			if e := f.Close(); err == nil {
+				err = e
+			}
+		}
+	}
+	return err
+}
+
+// Dir returns the run folder.
+func (w *Writer) Dir() string { return w.dir }

@@ -1,0 +1,230 @@
+package reports
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func mustOpen(t testing.TB, dir string, opts Options) *Writer {
+	t.Helper()
+	w, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func read(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sample is one of each kind of outcome, with the awkward characters a
+// report must survive.
+var sample = []struct {
+	res Result
+	raw string
+}{
+	{Result{Row: 1, Line: 1, UserID: "user_1", Status: Succeeded, HTTPStatus: 200, Attempts: 1, DurationMS: 12, TraceID: "trace_a"},
+		`{"user_id":"user_1","public_metadata":{}}`},
+	{Result{Row: 2, Line: 3, UserID: "user_2", Status: Failed, HTTPStatus: 404, ErrorCode: "resource_not_found",
+		ErrorMessage: "No user was found with id user_2", Attempts: 1, DurationMS: 8, TraceID: "trace_b"},
+		`{"user_id":"user_2","private_metadata":null}`},
+	{Result{Row: 3, Line: 4, UserID: "user_3\n,\"x\"", Status: Invalid, ErrorCode: "invalid_user_id",
+		ErrorMessage: "user_id \"user_3\\n\" is not, a Clerk user id\r\nsecond line"},
+		`{"user_id":"user_3\n,\"x\"","public_metadata":{}}`},
+	{Result{Row: 4, Line: 5, UserID: "user_4", Status: Failed, HTTPStatus: 502, ErrorCode: "http_502",
+		ErrorMessage: "502 Bad Gateway", Attempts: 5, DurationMS: 3100},
+		`{"user_id":"user_4","unsafe_metadata":{"a":"é"}}`},
+}
+
+func TestGoldenNDJSON(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "run")
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	for _, s := range sample {
+		w.Record(s.res, []byte(s.raw))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "results.csv", read(t, filepath.Join(dir, ResultsFile)))
+	golden(t, "failed.ndjson", read(t, filepath.Join(dir, "failed.ndjson")))
+	if c := w.Counts(); c != (Counts{Succeeded: 1, Failed: 2, Invalid: 1}) {
+		t.Errorf("Counts = %+v", c)
+	}
+}
+
+func TestGoldenCSV(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "run")
+	w := mustOpen(t, dir, Options{Format: "csv", Header: []byte("user_id,public_metadata\r\n")})
+	w.Record(Result{Row: 1, Line: 2, UserID: "user_1", Status: Succeeded, HTTPStatus: 200, Attempts: 1}, []byte("user_1,{}\r\n"))
+	w.Record(Result{Row: 2, Line: 3, UserID: "user_2", Status: Invalid, ErrorCode: "invalid_json"}, []byte("user_2,\"{\n\"\"a\"\":}\"\r\n"))
+	w.Record(Result{Row: 3, Line: 5, UserID: "user_3", Status: Failed, HTTPStatus: 422, ErrorCode: "form_param_value_invalid"}, []byte("user_3,null"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "failed.csv", read(t, filepath.Join(dir, "failed.csv")))
+}
+
+func TestGoldenSummary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s := Summary{
+		RunID: "20261126T120000Z", ToolVersion: "v1.0.0", Input: "input/example.ndjson", Format: "ndjson",
+		InputSHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		Total:       4, Counts: Counts{Succeeded: 1, Failed: 2, Invalid: 1}, Duplicates: 0, Complete: true,
+		Requests: 9, Retries: 4, RateLimited: 1,
+		Start: start, End: start.Add(3 * time.Second), ElapsedSeconds: 3, AchievedRate: 3,
+		Sessions: 1, ExitCode: 1,
+	}
+	if err := WriteSummary(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	got := read(t, filepath.Join(dir, SummaryFile))
+	golden(t, "summary.json", got)
+	back, err := ReadSummary(dir)
+	if err != nil || back == nil || back.Counts != s.Counts || !back.End.Equal(s.End) {
+		t.Errorf("ReadSummary = %+v, %v", back, err)
+	}
+	if none, err := ReadSummary(t.TempDir()); none != nil || err != nil {
+		t.Errorf("ReadSummary of an empty folder = %v, %v; want nil, nil", none, err)
+	}
+}
+
+func TestModes(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "reports", "run")
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	w.Record(sample[1].res, []byte(sample[1].raw))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSummary(dir, Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("run folder mode %v, want 0700", st.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, _ := e.Info()
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", e.Name(), info.Mode().Perm())
+		}
+	}
+}
+
+func TestResume(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "run")
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	for _, s := range sample[:3] {
+		w.Record(s.res, []byte(s.raw))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash tore the last line.
+	f, err := os.OpenFile(filepath.Join(dir, ResultsFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("4,5,user_4,succ")
+	f.Close()
+
+	w = mustOpen(t, dir, Options{Format: "ndjson"})
+	if c := w.Counts(); c != (Counts{Succeeded: 1, Failed: 1, Invalid: 1}) {
+		t.Errorf("resumed Counts = %+v", c)
+	}
+	// The input passes again: known rows are skipped, failures kept.
+	for _, s := range sample {
+		if w.Seen(s.res.Row, []byte(s.raw)) {
+			continue
+		}
+		if s.res.Row != 4 {
+			t.Errorf("row %d not seen on resume", s.res.Row)
+		}
+		w.Record(s.res, []byte(s.raw))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	results := string(read(t, filepath.Join(dir, ResultsFile)))
+	if strings.Contains(results, "succ\n") || strings.Count(results, "\n") != 5 {
+		t.Errorf("results after resume:\n%s", results)
+	}
+	for _, row := range []string{"\n1,", "\n2,", "\n3,", "\n4,"} {
+		if strings.Count(results, row) != 1 {
+			t.Errorf("row %q appears %d times in:\n%s", row[1:], strings.Count(results, row), results)
+		}
+	}
+	// failed.ndjson is whole again: rows 2, 3 and 4, once each.
+	golden(t, "failed.ndjson", read(t, filepath.Join(dir, "failed.ndjson")))
+}
+
+func TestLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{Format: "csv"})
+	if _, err := Open(dir, Options{Format: "csv"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: %v, want ErrLocked", err)
+	}
+	w.Close()
+	w = mustOpen(t, dir, Options{Format: "csv"})
+	w.Close()
+}
+
+func TestDamagedResults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ResultsFile), []byte("row,line,user_id,status\n1,\"2\n"), 0o600)
+	if _, err := Open(dir, Options{Format: "csv"}); err == nil {
+		t.Error("Open over a damaged results.csv succeeded")
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	w := mustOpen(b, b.TempDir(), Options{Format: "ndjson"})
+	defer w.Close()
+	r := sample[0].res
+	raw := []byte(sample[0].raw)
+	b.ReportAllocs()
+	for i := range b.N {
+		r.Row = i + 1
+		w.Record(r, raw)
+	}
+}
