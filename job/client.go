@@ -123,7 +123,9 @@ type Response struct {
 }
 
 // OK reports whether the write was applied.
-func (r *Response) OK() bool { return r.Err == nil && r.Status >= 200 && r.Status < 300 }
+func (r *Response) OK() bool {
+	return r.Err == nil && r.Code == "" && r.Status >= 200 && r.Status < 300
+}
 
 // ReplaceMetadata replaces the metadata fields the row sets, and only
 // those, on the row's user. The row must be valid: its user id is checked,

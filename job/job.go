@@ -54,12 +54,19 @@ type Options struct {
 	Progress time.Duration
 	// Kill, when closed, cancels requests in flight at once.
 	Kill <-chan struct{}
+
+	// Backoff is the bound of the first retry's pause, doubling with each
+	// attempt up to 20s; 0 means 500ms.
+	Backoff time.Duration
+	// UserWindow is Clerk's per-user window for metadata writes (10 in 10s);
+	// 0 means 10s. Emulators with shorter windows set it.
+	UserWindow time.Duration
 }
 
 // Backoff bounds between attempts (full jitter between 0 and the bound).
 const (
-	backoffBase = 500 * time.Millisecond
-	backoffCap  = 20 * time.Second
+	defaultBackoff = 500 * time.Millisecond
+	backoffCap     = 20 * time.Second
 )
 
 // maxQueued bounds the rows waiting behind a busy user, so memory stays
@@ -205,6 +212,12 @@ func (j *Job) newRun(ctx context.Context, rec Recorder) *run {
 	if j.Timeout <= 0 {
 		j.Timeout = 10 * time.Second
 	}
+	if j.Backoff <= 0 {
+		j.Backoff = defaultBackoff
+	}
+	if j.UserWindow <= 0 {
+		j.UserWindow = userWindow
+	}
 	lim := j.Limiter
 	if lim == nil {
 		lim = NewLimiter(j.Rate, j.Now, j.Log)
@@ -213,7 +226,7 @@ func (j *Job) newRun(ctx context.Context, rec Recorder) *run {
 		Job:     j,
 		rec:     rec,
 		lim:     lim,
-		pace:    newUserPace(j.Now),
+		pace:    newUserPace(j.Now, j.UserWindow),
 		active:  make(map[string]*queue),
 		backlog: make(chan struct{}, maxQueued),
 		first:   make(chan struct{}),
@@ -392,6 +405,7 @@ func judge(resp *Response) verdict {
 // outcome, unless the run stops first: then the row has no outcome and a
 // resumed run sends it again.
 func (r *run) apply(t task) {
+	j := r.Job
 	row := &t.row
 	start := r.Now()
 	var resp Response
@@ -414,10 +428,14 @@ func (r *run) apply(t task) {
 		ctx, cancel := context.WithTimeout(r.inflight, r.Timeout)
 		resp = r.Client.ReplaceMetadata(ctx, row)
 		cancel()
-		r.observe(r.Now().Sub(sent), &resp)
+		// A 429 for a user just written several times is most likely that
+		// user's own limit: only this row waits, the pool goes on.
+		userLimited := false
 		if t.repeat {
 			r.pace.record(row.UserID, sent)
+			userLimited = resp.Status == 429 && r.pace.recentWrites(row.UserID) > paced/2
 		}
+		r.observe(sent, &resp, userLimited)
 		r.firstOnce.Do(func() { close(r.first) })
 		if resp.Code == CodeCanceled {
 			r.unresolved.Add(1)
@@ -448,18 +466,17 @@ func (r *run) apply(t task) {
 		}
 		// Retry, after a pause.
 		r.retries.Add(1)
-		wait := backoff(attempt)
-		if resp.Status == 429 {
+		wait := backoff(j.Backoff, attempt)
+		switch {
+		case userLimited:
 			r.rateLimited.Add(1)
-			if t.repeat && r.pace.recentWrites(row.UserID) >= paced/2 {
-				// Most likely this user's own limit: only this row waits.
-				wait = max(resp.RetryAfter, time.Second)
-			} else {
-				// The instance's limit: the limiter pauses everyone.
-				r.lim.RateLimited(resp.RetryAfter)
-				wait = 0
-			}
-		} else if resp.RetryAfter > 0 {
+			wait = max(resp.RetryAfter, time.Second)
+		case resp.Status == 429:
+			// The instance's limit: the limiter pauses everyone (observe
+			// told it), and this row waits there too.
+			r.rateLimited.Add(1)
+			wait = 0
+		case resp.RetryAfter > 0:
 			wait = max(wait, min(resp.RetryAfter, maxRetryAfter))
 		}
 		r.Log.Debug().Int("row", row.N).Str("user_id", row.UserID).Int("attempt", attempt).
@@ -472,15 +489,15 @@ func (r *run) apply(t task) {
 }
 
 // observe counts a response and feeds the limiter and the pool sizing.
-func (r *run) observe(latency time.Duration, resp *Response) {
+func (r *run) observe(sent time.Time, resp *Response, userLimited bool) {
 	r.byStatus[min(max(resp.Status, 0), len(r.byStatus)-1)].Add(1)
-	if resp.Status != 0 && resp.Status != 429 {
-		r.lim.Accepted()
-	}
 	if resp.Status == 0 {
 		return
 	}
-	s := latency.Seconds()
+	if !userLimited {
+		r.lim.Observe(sent, resp.Status, resp.RetryAfter)
+	}
+	s := r.Now().Sub(sent).Seconds()
 	r.latencyMu.Lock()
 	if r.latency == 0 {
 		r.latency = s
@@ -524,10 +541,10 @@ func statusText(s int) string {
 
 // backoff returns the pause before retry number attempt: full jitter up to
 // an exponential, capped bound.
-func backoff(attempt int) time.Duration {
+func backoff(base time.Duration, attempt int) time.Duration {
 	bound := backoffCap
 	if attempt < 16 {
-		bound = min(backoffBase<<(attempt-1), backoffCap)
+		bound = min(base<<(attempt-1), backoffCap)
 	}
 	return time.Duration(rand.Int64N(int64(bound) + 1))
 }

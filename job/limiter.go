@@ -13,16 +13,20 @@ import (
 
 // Limiter paces every request to one Clerk instance on a single budget:
 // writes now, batched reads later, since Clerk counts both against the
-// same instance-wide limit. It also holds the whole pool back when Clerk
-// answers 429, and finds Clerk's real limit when the configured rate is
-// above it.
+// same instance-wide limit. It holds the whole pool back when Clerk answers
+// 429, and finds Clerk's real limit when the configured rate is above it.
 //
-// The control is deliberately simple. On a 429 the pool pauses for
-// Retry-After and the rate drops to just under what Clerk accepted over
-// the last ten seconds (Clerk's window); 429s that arrive while that cut
-// is still settling change nothing more. After ten quiet seconds the rate
-// creeps back up by a small step every five seconds, so a --rate above
-// the server's limit settles a few percent under it with few 429s.
+// Every 429 pauses the pool for its Retry-After. The rate itself is cut
+// only when 429s keep coming: when the first request sent after a pause
+// is answered 429 again, twice in a row (Retry-After was shorter than
+// Clerk's window), or when one pause gathers a burst of 429s (many
+// requests were in flight over the limit). A lone 429 among successes, as
+// a proxy or another client may cause, pauses but does not cut, so it
+// cannot ratchet the rate down. A cut sets the rate just under what Clerk
+// accepted over the last ten seconds (Clerk's window), pauses included.
+// After ten quiet seconds the rate creeps back up by a small step every
+// five seconds. A --rate above the server's limit so settles a few
+// percent under it, with few 429s.
 type Limiter struct {
 	lim *rate.Limiter
 	max rate.Limit // the configured rate
@@ -30,12 +34,16 @@ type Limiter struct {
 	log zerolog.Logger
 
 	mu         sync.Mutex
+	start      time.Time
+	pauseFrom  time.Time // the current or last pause
 	pauseUntil time.Time
-	settleTill time.Time // 429s before this do not cut again
+	burst      int  // 429s answered during the current pause
+	probed     bool // the first answer after the last pause was seen
+	strikes    int  // pauses in a row whose first answer was a 429
+	settleTill time.Time
 	last429    time.Time
 	lastRaise  time.Time
 	accepted   window
-	start      time.Time
 	cuts       int
 }
 
@@ -48,6 +56,8 @@ const (
 	cutMargin     = 0.95
 	minRate       = 0.5
 	settlePeriod  = 2 * time.Second
+	burstCut      = 3
+	strikesCut    = 2
 	maxRetryAfter = 2 * time.Minute
 )
 
@@ -69,6 +79,7 @@ func NewLimiter(perSecond float64, now func() time.Time, log zerolog.Logger) *Li
 		log:       log,
 		start:     t,
 		lastRaise: t,
+		probed:    true,
 	}
 }
 
@@ -104,70 +115,87 @@ func (l *Limiter) waitPause(ctx context.Context) error {
 		if d <= 0 {
 			return nil
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, d); err != nil {
+			return err
 		}
 	}
 }
 
-// Accepted notes a request Clerk answered with anything but 429: it counts
-// against Clerk's limit, so the accepted rate is what Clerk lets through.
-func (l *Limiter) Accepted() {
+// Observe notes Clerk's answer to a request sent at sent: its status and
+// Retry-After. Answers other than 429 count against Clerk's limit too, so
+// they measure what Clerk lets through.
+func (l *Limiter) Observe(sent time.Time, status int, retryAfter time.Duration) {
+	if status == 0 {
+		return // no answer: says nothing about the limit
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.accepted.add(now)
+	probe := !l.probed && !sent.Before(l.pauseUntil)
+	if probe {
+		l.probed = true
+	}
+	if status != 429 {
+		l.accepted.add(now)
+		if probe {
+			l.strikes = 0
+		}
+		l.maybeRaise(now)
+		return
+	}
+	l.last429 = now
+	if probe {
+		l.strikes++
+	}
+	if now.Before(l.pauseUntil) {
+		l.burst++
+	} else {
+		l.pauseFrom, l.burst, l.probed = now, 1, false
+	}
+	retryAfter = min(max(retryAfter, time.Second), maxRetryAfter)
+	if until := now.Add(retryAfter); until.After(l.pauseUntil) {
+		l.pauseUntil = until
+	}
+	if (l.burst >= burstCut || l.strikes >= strikesCut) && !now.Before(l.settleTill) {
+		l.cut(now, retryAfter)
+	}
+}
+
+func (l *Limiter) cut(now time.Time, pause time.Duration) {
+	l.settleTill = l.pauseUntil.Add(settlePeriod)
+	l.strikes, l.burst = 0, 0
+	span := min(now.Sub(l.start), clerkWindow)
+	accepted := float64(l.accepted.count(now)) / max(span.Seconds(), 1)
+	cur := l.lim.Limit()
+	next := rate.Limit(math.Max(minRate, accepted*cutMargin))
+	if next >= cur {
+		// Clerk accepted more than we send now: the 429s come from
+		// elsewhere too (another client on the instance). Step down.
+		next = rate.Limit(math.Max(minRate, float64(cur)*0.8))
+	}
+	l.cuts++
+	l.lim.SetLimitAt(now, next)
+	l.log.Warn().Str("rate", fmtRate(next)).Str("was", fmtRate(cur)).
+		Float64("accepted_per_second", math.Round(accepted*10)/10).
+		Str("pause", pause.String()).Msg("rate cut: Clerk keeps answering 429")
+}
+
+func (l *Limiter) maybeRaise(now time.Time) {
 	cur := l.lim.Limit()
 	if cur >= l.max || now.Sub(l.last429) < quietPeriod || now.Sub(l.lastRaise) < raiseEvery {
 		return
 	}
 	l.lastRaise = now
 	next := min(rate.Limit(float64(cur)*raiseStep), l.max)
+	if l.max == rate.Inf && l.cuts > 0 && now.Sub(l.last429) > 10*quietPeriod {
+		next = rate.Inf // long quiet: whatever limited us has gone
+	}
 	l.lim.SetLimitAt(now, next)
 	if next == l.max {
 		l.log.Info().Str("rate", fmtRate(next)).Msg("rate restored: no 429 for a while")
 	} else {
 		l.log.Debug().Str("rate", fmtRate(next)).Msg("rate raised")
 	}
-}
-
-// RateLimited notes a 429 from Clerk: the whole pool pauses for
-// retryAfter, and the rate is cut to what Clerk has been accepting.
-func (l *Limiter) RateLimited(retryAfter time.Duration) {
-	retryAfter = min(max(retryAfter, time.Second), maxRetryAfter)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.last429 = now
-	if until := now.Add(retryAfter); until.After(l.pauseUntil) {
-		l.pauseUntil = until
-	}
-	if now.Before(l.settleTill) {
-		return
-	}
-	l.settleTill = l.pauseUntil.Add(settlePeriod)
-	span := min(now.Sub(l.start), clerkWindow)
-	accepted := float64(l.accepted.count(now)) / max(span.Seconds(), 1)
-	cur := l.lim.Limit()
-	next := rate.Limit(math.Max(minRate, accepted*cutMargin))
-	if next >= cur {
-		// Clerk accepted more than we now send: the 429 came from
-		// elsewhere (another client, a spike); keep the rate, slightly
-		// lower so repeated 429s still converge.
-		next = rate.Limit(math.Max(minRate, float64(cur)*cutMargin))
-		if cur == rate.Inf {
-			next = rate.Limit(math.Max(minRate, accepted*cutMargin))
-		}
-	}
-	l.cuts++
-	l.lim.SetLimitAt(now, next)
-	l.log.Warn().Str("rate", fmtRate(next)).Str("was", fmtRate(cur)).
-		Float64("accepted_per_second", math.Round(accepted*10)/10).
-		Dur("pause", retryAfter).Msg("rate cut: Clerk answered 429")
 }
 
 // Cuts returns how many times a 429 cut the rate.

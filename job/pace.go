@@ -24,7 +24,8 @@ const (
 // more write in the window than the ring shows, and the ring holds one
 // fewer than Clerk's limit.
 type userPace struct {
-	now func() time.Time
+	now    func() time.Time
+	window time.Duration
 
 	mu     sync.Mutex
 	recent map[string]*userWrites
@@ -41,8 +42,8 @@ type userWrites struct {
 	next int
 }
 
-func newUserPace(now func() time.Time) *userPace {
-	return &userPace{now: now, recent: make(map[string]*userWrites)}
+func newUserPace(now func() time.Time, window time.Duration) *userPace {
+	return &userPace{now: now, window: window, recent: make(map[string]*userWrites)}
 }
 
 // wait blocks until one more write for id stays under the per-user limit.
@@ -52,7 +53,7 @@ func (p *userPace) wait(ctx context.Context, id string) error {
 	if w := p.recent[id]; w != nil {
 		// The oldest of the last paced writes must leave the window.
 		if oldest := w.at[w.next]; !oldest.IsZero() {
-			until = oldest.Add(userWindow + userMargin)
+			until = oldest.Add(p.window + userMargin)
 		}
 	}
 	d := until.Sub(p.now())
@@ -74,7 +75,7 @@ func (p *userPace) record(id string, t time.Time) {
 	}
 	w.at[w.next] = t
 	w.next = (w.next + 1) % paced
-	if t.Sub(p.swept) > userWindow {
+	if t.Sub(p.swept) > p.window {
 		p.sweep(t)
 	}
 }
@@ -89,7 +90,7 @@ func (p *userPace) recentWrites(id string) int {
 		return 0
 	}
 	n := 0
-	cutoff := p.now().Add(-userWindow)
+	cutoff := p.now().Add(-p.window)
 	for _, t := range w.at {
 		if t.After(cutoff) {
 			n++
@@ -101,7 +102,7 @@ func (p *userPace) recentWrites(id string) int {
 // sweep forgets users with no write in the last window.
 func (p *userPace) sweep(now time.Time) {
 	p.swept = now
-	cutoff := now.Add(-userWindow - userMargin)
+	cutoff := now.Add(-p.window - userMargin)
 	for id, w := range p.recent {
 		last := w.at[(w.next+paced-1)%paced]
 		if last.Before(cutoff) {
