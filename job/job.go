@@ -480,7 +480,7 @@ func (r *run) apply(t task) {
 			wait = max(wait, min(resp.RetryAfter, maxRetryAfter))
 		}
 		r.Log.Debug().Int("row", row.N).Str("user_id", row.UserID).Int("attempt", attempt).
-			Int("http_status", resp.Status).Str("error_code", resp.Code).Dur("wait", wait).Msg("retrying")
+			Int("http_status", resp.Status).Str("error_code", resp.Code).Str("wait", wait.Round(time.Millisecond).String()).Msg("retrying")
 		if wait > 0 && sleep(r.stop, wait) != nil {
 			r.unresolved.Add(1)
 			return
@@ -562,7 +562,7 @@ func (r *run) watchStop(finished <-chan struct{}) {
 	select {
 	case <-finished:
 	case <-t.C:
-		r.Log.Warn().Dur("grace", r.Grace).Msg("grace period over: canceling requests in flight")
+		r.Log.Warn().Str("grace_period", r.Grace.String()).Msg("grace period over: canceling requests in flight")
 		r.cancelReq()
 	case <-r.Kill:
 		r.cancelReq()

@@ -141,7 +141,7 @@ func (r *run) progress(finished <-chan struct{}) {
 		if r.Total > 0 {
 			ev = ev.Int("total", r.Total)
 			if left := r.Total - done; left > 0 && perSec > 0 {
-				ev = ev.Dur("eta", time.Duration(float64(left)/perSec*float64(time.Second)).Round(time.Second))
+				ev = ev.Str("eta", time.Duration(float64(left)/perSec*float64(time.Second)).Round(time.Second).String())
 			}
 		}
 		ev.Msg("progress")

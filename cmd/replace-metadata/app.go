@@ -98,10 +98,7 @@ func run(ctx context.Context, args []string, e env) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run", "validate":
-		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		fs.Usage = func() {}
-		cfg, err := loadConfig(fs, rest, e.getenv)
+		cfg, err := loadConfig(newFlagSet(), rest, e.getenv)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(e.stdout, usage())
 			return nil
@@ -125,6 +122,14 @@ func run(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprint(e.stderr, usage())
 	return usagef("unknown command %q", cmd)
+}
+
+// newFlagSet returns a flag set that prints nothing: usage has one source.
+func newFlagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("replace-metadata", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
 }
 
 // usage is the command's help, built from the one list of settings.

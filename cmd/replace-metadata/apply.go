@@ -337,8 +337,8 @@ func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string
 		Str("input", src.name).Str("format", string(src.format)).
 		Str("api_url", apiURL).Str("key", keyKind).
 		Str("rate", cfg.Rate.String()).Str("workers", cfg.Workers.String()).
-		Int("max_attempts", cfg.MaxAttempts).Dur("timeout", time.Duration(cfg.Timeout)).
-		Dur("deadline", time.Duration(cfg.Deadline)).Dur("grace_period", time.Duration(cfg.Grace)).
+		Int("max_attempts", cfg.MaxAttempts).Stringer("timeout", &cfg.Timeout).
+		Stringer("deadline", &cfg.Deadline).Stringer("grace_period", &cfg.Grace).
 		Int("circuit_breaker", cfg.Breaker).Bool("reject_duplicates", cfg.RejectDuplicates).
 		Bool("resumed", resumed)
 	if cfg.ShardCount > 1 {
@@ -350,9 +350,10 @@ func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string
 	if src.rows > 0 {
 		ev = ev.Int("rows", src.rows)
 		if cfg.Rate > 0 {
+			// Shards split the rows and the rate alike.
 			left := max(src.rows-prior.Total(), 0)
-			perShard := float64(cfg.Rate)
-			ev = ev.Dur("expected_duration", time.Duration(float64(left)/float64(cfg.ShardCount)/perShard*float64(time.Second)).Round(time.Second))
+			d := time.Duration(float64(left) / float64(cfg.Rate) * float64(time.Second))
+			ev = ev.Str("expected_duration", d.Round(time.Second).String())
 		}
 	}
 	if resumed {

@@ -1,0 +1,408 @@
+package emulator
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// supportedVersions are the Clerk API versions whose spec has the metadata endpoints.
+var supportedVersions = map[string]bool{
+	"2021-02-05": true, "2024-10-01": true, "2025-04-10": true, "2025-11-10": true, "2026-05-12": true,
+}
+
+// authorize checks the Bearer secret key.
+func (s *Server) authorize(c *call) bool {
+	h := c.r.Header["Authorization"]
+	var key string
+	if len(h) == 1 {
+		scheme, tok, ok := strings.Cut(h[0], " ")
+		if ok && strings.EqualFold(scheme, "Bearer") && tok != "" && !strings.ContainsAny(tok, " \t") {
+			key = tok
+		}
+	}
+	switch {
+	case key == "":
+		c.fail(http.StatusUnauthorized, errHeaderFormat)
+	case s.forbidden[key]:
+		c.fail(http.StatusForbidden, errForbidden)
+	case len(s.keys) > 0 && !s.keys[key],
+		len(s.keys) == 0 && !looksLikeKey(key):
+		c.fail(http.StatusUnauthorized, errKeyInvalid)
+	default:
+		return true
+	}
+	return false
+}
+
+func looksLikeKey(k string) bool {
+	rest, ok := strings.CutPrefix(k, "sk_test_")
+	if !ok {
+		rest, ok = strings.CutPrefix(k, "sk_live_")
+	}
+	return ok && rest != ""
+}
+
+// checkVersion checks the API version, given by header or query but not both.
+func (s *Server) checkVersion(c *call) bool {
+	hv, inHeader := c.r.Header["Clerk-Api-Version"]
+	var qv []string
+	if strings.Contains(c.r.URL.RawQuery, "__clerk_api_version") {
+		qv = c.r.URL.Query()["__clerk_api_version"]
+	}
+	vals := hv
+	switch {
+	case inHeader && qv != nil:
+		c.fail(http.StatusBadRequest, errVersion("set by both the Clerk-API-Version header and the __clerk_api_version query parameter; use one"))
+		return false
+	case !inHeader && qv == nil:
+		return true
+	case qv != nil:
+		vals = qv
+	}
+	if len(vals) != 1 || !supportedVersions[vals[0]] {
+		c.fail(http.StatusBadRequest, errVersion(strconv.Quote(strings.Join(vals, ","))+" is not a supported version"))
+		return false
+	}
+	return true
+}
+
+// takeInstance counts the request against the instance-wide limit.
+func (s *Server) takeInstance(c *call) bool {
+	if s.cfg.InstanceLimit == 0 {
+		return true
+	}
+	s.instMu.Lock()
+	ok, wait := s.inst.take(s.now(), s.cfg.InstanceLimit, s.cfg.InstanceWindow, s.cfg.Sliding)
+	s.instMu.Unlock()
+	if !ok {
+		s.st.instanceLimited.Add(1)
+		c.failRetry(wait)
+	}
+	return ok
+}
+
+type routeKind int
+
+const (
+	routeNone     routeKind = iota
+	routeUsers              // /v1/users
+	routeUser               // /v1/users/{id}
+	routeMetadata           // /v1/users/{id}/metadata
+)
+
+type route struct {
+	kind routeKind
+	id   string
+}
+
+// parseRoute matches an escaped path; the user id is exactly one path segment, unescaped.
+func parseRoute(path string) route {
+	const users = "/v1/users"
+	rest, ok := strings.CutPrefix(path, users)
+	if !ok {
+		return route{}
+	}
+	if rest == "" {
+		return route{kind: routeUsers}
+	}
+	rest, ok = strings.CutPrefix(rest, "/")
+	if !ok {
+		return route{}
+	}
+	seg, tail, more := strings.Cut(rest, "/")
+	kind := routeUser
+	if more {
+		if tail != "metadata" {
+			return route{}
+		}
+		kind = routeMetadata
+	}
+	if strings.IndexByte(seg, '%') >= 0 {
+		var err error
+		if seg, err = url.PathUnescape(seg); err != nil {
+			return route{}
+		}
+	}
+	if seg == "" || seg == "." || seg == ".." {
+		return route{}
+	}
+	return route{kind: kind, id: seg}
+}
+
+func (s *Server) dispatch(c *call) {
+	m := c.r.Method
+	switch c.route.kind {
+	case routeUsers:
+		if m == http.MethodGet {
+			s.listUsers(c)
+			return
+		}
+		c.w.Header()["Allow"] = []string{"GET"}
+	case routeUser:
+		if m == http.MethodGet {
+			s.getUser(c)
+			return
+		}
+		c.w.Header()["Allow"] = []string{"GET"}
+	case routeMetadata:
+		if m == http.MethodPut || m == http.MethodPatch {
+			s.write(c, m == http.MethodPatch)
+			return
+		}
+		c.w.Header()["Allow"] = []string{"PATCH, PUT"}
+	default:
+		c.fail(http.StatusNotFound, errRouteNotFound)
+		return
+	}
+	c.fail(http.StatusMethodNotAllowed, errMethod(m))
+}
+
+// metadataFields are the body's allowed keys, in the order records hold them.
+var metadataFields = [3]string{"public_metadata", "private_metadata", "unsafe_metadata"}
+
+// span is where one metadata field's value sits in a body.
+type span struct {
+	set    bool
+	vs, ve int
+}
+
+// parseMetadata validates a metadata write body and finds its fields. A nil error list with
+// ok false means the body is not a JSON object.
+func parseMetadata(b []byte, maxField int) (fields [3]span, errs []apiError, ok bool) {
+	if !json.Valid(b) {
+		return fields, nil, false
+	}
+	i := skipWS(b, 0)
+	if b[i] != '{' {
+		return fields, nil, false
+	}
+	eachMember(b, i, func(rawKey []byte, vs, ve int) {
+		if !utf8.Valid(rawKey) {
+			errs = append(errs, errEncoding(string(keyBytes(rawKey))))
+			return
+		}
+		key := keyBytes(rawKey)
+		for k, name := range metadataFields {
+			if string(key) == name {
+				fields[k] = span{true, vs, ve} // a repeated key: the last one wins
+				return
+			}
+		}
+		errs = append(errs, errUnknownParam(string(key)))
+	})
+	for k, f := range fields {
+		if !f.set {
+			continue
+		}
+		v, name := b[f.vs:f.ve], metadataFields[k]
+		switch {
+		case v[0] != '{' && v[0] != 'n':
+			errs = append(errs, errNotObject(name, kind(v)))
+		case !utf8.Valid(v):
+			errs = append(errs, errEncoding(name))
+		case maxField > 0 && v[0] == '{' && len(v) > maxField && compactLen(v) > maxField:
+			errs = append(errs, errFieldTooLarge(name, maxField))
+		}
+	}
+	return fields, errs, true
+}
+
+// write answers PUT (replace) or PATCH (merge) /v1/users/{id}/metadata.
+func (s *Server) write(c *call, merge bool) {
+	id := c.route.id
+	rec := s.lookup(id)
+	switch {
+	case rec == nil && !s.cfg.AutoCreate:
+		c.fail(http.StatusNotFound, errUserNotFound(id))
+		return
+	case c.tooLarge:
+		c.fail(http.StatusRequestEntityTooLarge, errBodyTooLarge(s.cfg.MaxBodyBytes))
+		return
+	case c.bodyErr != nil:
+		c.fail(http.StatusBadRequest, errBodyInvalid)
+		return
+	}
+	fields, errs, ok := parseMetadata(c.body, s.cfg.MaxFieldBytes)
+	switch {
+	case !ok:
+		c.fail(http.StatusBadRequest, errBodyInvalid)
+		return
+	case len(errs) > 0:
+		c.fail(http.StatusUnprocessableEntity, errs...)
+		return
+	}
+	if rec == nil {
+		rec = s.getOrCreate(id)
+	}
+	now := s.now()
+
+	rec.mu.Lock()
+	if s.cfg.UserLimit > 0 {
+		if ok, wait := rec.limit.take(now, s.cfg.UserLimit, s.cfg.UserWindow, s.cfg.Sliding); !ok {
+			rec.mu.Unlock()
+			s.st.userLimited.Add(1)
+			c.failRetry(wait)
+			return
+		}
+	}
+	if merge {
+		for k, f := range fields {
+			switch {
+			case !f.set:
+			case c.body[f.vs] == 'n':
+				rec.meta[k] = nil
+			default:
+				rec.meta[k] = mergePatch(rec.meta[k], c.body[f.vs:f.ve])
+			}
+		}
+	} else {
+		stored := bytes.Clone(c.body) // c.body goes back to the pool
+		for k, f := range fields {
+			if f.set {
+				rec.meta[k] = stored[f.vs:f.ve:f.ve]
+			}
+		}
+		if s.cfg.RecordHistory {
+			rec.history = append(rec.history, stored)
+		}
+	}
+	rec.updated = now.UnixMilli()
+	v := rec.view()
+	rec.mu.Unlock()
+
+	s.st.applied.Add(1)
+	c.applied = true
+	if c.applyThen500 {
+		c.fault = FaultApplyThen500
+		s.st.faults[FaultApplyThen500].Add(1)
+		c.fail(http.StatusInternalServerError, errInternal)
+		return
+	}
+	c.writeUsers(false, v)
+}
+
+// getUser answers GET /v1/users/{id}.
+func (s *Server) getUser(c *call) {
+	rec := s.lookup(c.route.id)
+	if rec == nil {
+		c.fail(http.StatusNotFound, errUserNotFound(c.route.id))
+		return
+	}
+	if c.applyThen500 {
+		s.fail500(c)
+		return
+	}
+	rec.mu.Lock()
+	v := rec.view()
+	rec.mu.Unlock()
+	c.writeUsers(false, v)
+}
+
+// listUsers answers GET /v1/users: the users named by user_id (a leading + or nothing
+// includes, - excludes; no includes means every user), newest first, paged by limit and
+// offset. Emulated users have no external ids or email addresses, so filtering by either
+// matches no one.
+func (s *Server) listUsers(c *call) {
+	q := c.r.URL.Query()
+	for _, p := range []string{"user_id", "external_id", "email_address"} {
+		if n := len(q[p]); n > 100 {
+			c.fail(http.StatusUnprocessableEntity, errParam(p, p+" accepts up to 100 values, got "+strconv.Itoa(n)+"."))
+			return
+		}
+	}
+	limit, offset := 10, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			c.fail(http.StatusUnprocessableEntity, errParam("limit", "limit must be an integer between 1 and 500."))
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			c.fail(http.StatusUnprocessableEntity, errParam("offset", "offset must be an integer greater than or equal to 0."))
+			return
+		}
+		offset = n
+	}
+	var include []string
+	exclude := map[string]bool{}
+	for _, id := range q["user_id"] {
+		if rest, ok := strings.CutPrefix(id, "-"); ok {
+			exclude[rest] = true
+		} else {
+			include = append(include, strings.TrimPrefix(id, "+"))
+		}
+	}
+	var recs []*record
+	switch {
+	case len(q["external_id"]) > 0 || len(q["email_address"]) > 0:
+	case len(include) > 0:
+		seen := map[string]bool{}
+		for _, id := range include {
+			if rec := s.lookup(id); rec != nil && !seen[id] && !exclude[id] {
+				seen[id] = true
+				recs = append(recs, rec)
+			}
+		}
+	default:
+		for _, rec := range s.all() {
+			if !exclude[rec.id] {
+				recs = append(recs, rec)
+			}
+		}
+	}
+	if c.applyThen500 {
+		s.fail500(c)
+		return
+	}
+	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(b.seq, a.seq) })
+	recs = recs[min(offset, len(recs)):]
+	recs = recs[:min(limit, len(recs))]
+	views := make([]userView, len(recs))
+	for i, rec := range recs {
+		rec.mu.Lock()
+		views[i] = rec.view()
+		rec.mu.Unlock()
+	}
+	c.writeUsers(true, views...)
+}
+
+// fail500 answers FaultApplyThen500 on a request that writes nothing.
+func (s *Server) fail500(c *call) {
+	c.fault = FaultApplyThen500
+	s.st.faults[FaultApplyThen500].Add(1)
+	c.fail(http.StatusInternalServerError, errInternal)
+}
+
+// writeUsers answers 200 with one User, or with a JSON array of them.
+func (c *call) writeUsers(array bool, vs ...userView) {
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if array {
+		b = append(b, '[')
+	}
+	for i := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = vs[i].appendJSON(b)
+	}
+	if array {
+		b = append(b, ']')
+	}
+	c.writeJSON(http.StatusOK, b, "")
+	*bp = b
+	if cap(b) <= maxPooled {
+		bufPool.Put(bp)
+	}
+}
