@@ -557,6 +557,10 @@ func (r *run) watchStop(finished <-chan struct{}) {
 		return
 	case <-r.stop.Done():
 	}
+	if r.inflight.Err() == nil {
+		r.Log.Warn().Str("reason", context.Cause(r.stop).Error()).Str("grace_period", r.Grace.String()).
+			Msg("stopping: no new requests; those in flight may finish within the grace period (a second signal cancels them)")
+	}
 	t := time.NewTimer(r.Grace)
 	defer t.Stop()
 	select {

@@ -28,7 +28,8 @@ const (
 // ("csv" or "ndjson").
 func FailedFile(format string) string { return "failed." + format }
 
-// flushEvery is how many results may wait in memory before they are written.
+// flushEvery is how many results may wait in memory before Record writes
+// them itself.
 const flushEvery = 256
 
 // Options configures a Writer.
@@ -38,13 +39,18 @@ type Options struct {
 	Format string
 	// Header goes first in failed.csv (the input's header line).
 	Header []byte
-	// FlushInterval bounds how long a finished row's result may wait
-	// before it reaches the file. Zero means 200ms.
-	FlushInterval time.Duration
+	// SyncInterval is how often written results are synced to the disk
+	// (fsync). Zero means one second. Results reach the file (the OS) as
+	// soon as the writer's goroutine gets to them, so a killed process
+	// loses only results recorded in the last instant; a syncing disk
+	// bounds what a lost machine loses.
+	SyncInterval time.Duration
 }
 
 // Writer records row outcomes in a run folder. It is safe for concurrent
-// use. Results wait in memory for at most FlushInterval or flushEvery rows.
+// use. A goroutine writes recorded results as soon as they come: one
+// write for one result when rows finish slowly, one write for many when
+// they finish fast.
 type Writer struct {
 	dir  string
 	opts Options
@@ -63,6 +69,7 @@ type Writer struct {
 	failure bitset // of those, the failed and invalid ones
 	counts  Counts
 
+	kick    chan struct{} // a result waits to be written
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -97,13 +104,14 @@ var ErrLocked = errors.New("another process is using this run folder")
 // is written anew: Seen puts the failed rows of earlier sessions back as the
 // input passes them.
 func Open(dir string, opts Options) (*Writer, error) {
-	if opts.FlushInterval <= 0 {
-		opts.FlushInterval = 200 * time.Millisecond
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{})}
+	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
+		kick: make(chan struct{}, 1)}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run folder: %w", err)
@@ -254,6 +262,10 @@ func (w *Writer) Record(r Result, raw []byte) {
 	if len(w.pending) >= flushEvery {
 		w.flushLocked()
 	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (w *Writer) writeFailed(raw []byte) {
@@ -306,16 +318,22 @@ func (w *Writer) flushLocked() error {
 
 func (w *Writer) flusher() {
 	defer close(w.stopped)
-	t := time.NewTicker(w.opts.FlushInterval)
+	t := time.NewTicker(w.opts.SyncInterval)
 	defer t.Stop()
+	dirty := false
 	for {
 		select {
 		case <-w.stop:
 			return
-		case <-t.C:
+		case <-w.kick:
 			if w.Flush() == nil {
+				dirty = true
+			}
+		case <-t.C:
+			if dirty {
 				// Outside the lock: workers keep recording while the
 				// disk catches up.
+				dirty = false
 				w.failed.Sync()
 				w.results.Sync()
 			}

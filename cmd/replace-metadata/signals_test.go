@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/replace-metadata/replace-metadata/job/emulator"
+)
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// started is a run of the binary in the background.
+type started struct {
+	cmd            *exec.Cmd
+	stdout, stderr syncBuffer
+	done           chan struct{}
+	wd             string
+}
+
+// syncBuffer is a bytes.Buffer the test may read while the process writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startBinary(t *testing.T, dir string, vars map[string]string, args ...string) *started {
+	t.Helper()
+	s := &started{cmd: exec.Command(binary, args...), done: make(chan struct{}), wd: dir}
+	s.cmd.Dir = dir
+	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range vars {
+		s.cmd.Env = append(s.cmd.Env, k+"="+v)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	return s
+}
+
+// wait returns the process's result, failing the test if it does not end
+// within limit: a stuck process is a bug, not a slow one.
+func (s *started) wait(t *testing.T, limit time.Duration) result {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(limit):
+		s.cmd.Process.Kill()
+		<-s.done
+		t.Fatalf("process did not exit within %v\nstderr:\n%s", limit, s.stderr.String())
+	}
+	code := s.cmd.ProcessState.ExitCode()
+	if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		code = -int(ws.Signal())
+	}
+	return result{code: code, stdout: s.stdout.String(), stderr: s.stderr.String(), wd: s.wd}
+}
+
+func manyRows(n, users int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, `{"user_id":"user_sig%d","public_metadata":{"row":%d}}`+"\n", i%users, i)
+	}
+	return b.String()
+}
+
+// TestStopThenResume: SIGTERM (or SIGKILL) in the middle of a run, then a
+// rerun with the same --run-id. Together the two sessions report every row
+// exactly once, all succeeded, and the emulator applied no more extra
+// writes than were in flight when the first session stopped.
+func TestStopThenResume(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			const n, users, workers = 600, 450, 8
+			srv, url := startEmulator(t, emulator.Config{AutoCreate: true, Latency: 10 * time.Millisecond, Jitter: 20 * time.Millisecond})
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(n, users))
+			vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
+			args := []string{"run", "--input", "in.ndjson", "--run-id", "stop", "--rate", "300", "--workers", fmt.Sprint(workers), "--log-level", "warn"}
+
+			first := startBinary(t, dir, vars, args...)
+			waitFor(t, "a third of the writes", func() bool { return srv.Stats().WritesApplied >= n/3 })
+			if err := first.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			got := first.wait(t, 30*time.Second)
+			runDir := filepath.Join(dir, "reports", "stop")
+			switch sig {
+			case syscall.SIGKILL:
+				if got.code != -int(syscall.SIGKILL) {
+					t.Fatalf("exit %d after SIGKILL", got.code)
+				}
+			default:
+				if got.code != exitAborted {
+					t.Fatalf("exit %d after %v, want 3\nstderr:\n%s", got.code, sig, got.stderr)
+				}
+				sum := readSummary(t, runDir)
+				if sum.Complete || sum.ExitCode != exitAborted || !strings.Contains(sum.Stopped, "received") {
+					t.Errorf("summary after %v: %+v", sig, sum)
+				}
+				if !strings.Contains(got.stderr, "resume with --run-id stop") {
+					t.Errorf("stderr does not say how to resume:\n%s", got.stderr)
+				}
+			}
+			firstResults := len(results(t, runDir))
+			if firstResults == 0 || firstResults >= n {
+				t.Fatalf("%d results after the stop, want some but not all of %d", firstResults, n)
+			}
+			appliedAtStop := srv.Stats().WritesApplied
+
+			second := runBinary(t, dir, vars, args...)
+			if second.code != exitOK {
+				t.Fatalf("resumed run exit %d\nstderr:\n%s", second.code, second.stderr)
+			}
+			res := results(t, runDir)
+			if len(res) != n {
+				t.Errorf("%d rows in results.csv after the resume, want %d", len(res), n)
+			}
+			for row, status := range res {
+				if status != "succeeded" {
+					t.Errorf("row %d %s", row, status)
+				}
+			}
+			sum := readSummary(t, runDir)
+			if !sum.Complete || sum.Succeeded != n || sum.Sessions != 2 || sum.ExitCode != 0 {
+				t.Errorf("summary after the resume: %+v", sum)
+			}
+			extra := srv.Stats().WritesApplied - n
+			if extra < 0 || extra > workers {
+				t.Errorf("%d writes beyond one per row (first session: %d results, %d applied), want at most %d in flight",
+					extra, firstResults, appliedAtStop, workers)
+			}
+			for i := n - users + 1; i <= n; i++ {
+				u, _ := srv.User(fmt.Sprintf("user_sig%d", i%users))
+				if want := fmt.Sprintf(`{"row":%d}`, i); string(u.Public) != want {
+					t.Errorf("user_sig%d = %s, want its last row %s", i%users, u.Public, want)
+				}
+			}
+		})
+	}
+}
+
+// TestSecondSignal: a second signal cancels the requests in flight at once,
+// without waiting out the grace period, and the reports stay consistent.
+func TestSecondSignal(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{AutoCreate: true})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(200, 200))
+	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
+	// Every request after the tenth hangs until the client gives up.
+	srv.SetFault(hangAfter(10))
+	s := startBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "twice", "--grace-period", "10m", "--timeout", "10m", "--workers", "4")
+	waitFor(t, "requests in flight", func() bool { return srv.Stats().InFlight >= 4 })
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "the first signal to be taken", func() bool { return strings.Contains(s.stderr.String(), "stopping") })
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	got := s.wait(t, 20*time.Second)
+	if got.code != exitAborted {
+		t.Fatalf("exit %d, want 3\nstderr:\n%s", got.code, got.stderr)
+	}
+	runDir := filepath.Join(dir, "reports", "twice")
+	sum := readSummary(t, runDir)
+	res := results(t, runDir)
+	if sum.Complete || sum.Succeeded != len(res) || len(res) != 10 {
+		t.Errorf("summary %+v with %d results, want 10 succeeded and not complete", sum, len(res))
+	}
+}
+
+// TestDeadline: --deadline stops the run like SIGTERM does.
+func TestDeadline(t *testing.T) {
+	t.Parallel()
+	_, url := startEmulator(t, emulator.Config{AutoCreate: true, Latency: 50 * time.Millisecond})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(500, 500))
+	got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+		"run", "--input", "in.ndjson", "--run-id", "dl", "--rate", "20", "--deadline", "700ms")
+	if got.code != exitAborted {
+		t.Fatalf("exit %d, want 3\nstderr:\n%s", got.code, got.stderr)
+	}
+	sum := readSummary(t, got.runDir(t))
+	if sum.Complete || !strings.Contains(sum.Stopped, "deadline") || sum.Succeeded == 0 {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+// TestResumeChecksInput: a resume over a changed input is refused (exit 2,
+// nothing sent) unless --force.
+func TestResumeChecksInput(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{AutoCreate: true})
+	dir := t.TempDir()
+	in := writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(5, 5))
+	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
+	if got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r"); got.code != exitOK {
+		t.Fatalf("first run exit %d\n%s", got.code, got.stderr)
+	}
+	writeFile(t, in, manyRows(6, 6))
+	before := srv.Stats().Requests
+	got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r")
+	if got.code != exitUsage || !strings.Contains(got.stderr, "sha256") || !strings.Contains(got.stderr, "--force") {
+		t.Fatalf("resume over a changed input: exit %d\n%s", got.code, got.stderr)
+	}
+	if srv.Stats().Requests != before {
+		t.Error("a refused resume sent requests")
+	}
+	got = runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r", "--force")
+	if got.code != exitOK {
+		t.Fatalf("forced resume exit %d\n%s", got.code, got.stderr)
+	}
+	if res := results(t, got.runDir(t)); len(res) != 6 {
+		t.Errorf("%d results after the forced resume, want 6", len(res))
+	}
+}
+
+// hangAfter lets n requests through, then hangs every later one until the
+// client gives up.
+func hangAfter(n int64) func(*http.Request) emulator.Fault {
+	var seen atomic.Int64
+	return func(*http.Request) emulator.Fault {
+		if seen.Add(1) > n {
+			return emulator.FaultHang
+		}
+		return emulator.FaultNone
+	}
+}
