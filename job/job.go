@@ -90,6 +90,17 @@ type Job struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	Options
+
+	current atomic.Pointer[run]
+}
+
+// Stats returns what the run in progress (or the last one) has done so far.
+// It is safe to call while Run runs, e.g. to push metrics.
+func (j *Job) Stats() Stats {
+	if r := j.current.Load(); r != nil {
+		return r.stats()
+	}
+	return Stats{ByStatus: map[int]int64{}}
 }
 
 // Stats tell what a run did.
@@ -130,6 +141,7 @@ func (e *StopError) Unwrap() error { return e.Cause }
 func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, error) {
 	r := j.newRun(ctx, rec)
 	defer r.cancelReq()
+	j.current.Store(r)
 
 	finished := make(chan struct{})
 	go r.watchStop(finished)
@@ -180,9 +192,8 @@ type run struct {
 	firstOnce sync.Once
 	first     chan struct{} // closed when the first request is answered
 
-	rows, duplicates int // dispatcher only
-	eof              bool
-	skipped          atomic.Int64
+	rows, duplicates, skipped atomic.Int64
+	eof                       atomic.Bool
 
 	recorded, unresolved   atomic.Int64
 	retries, rateLimited   atomic.Int64
@@ -247,7 +258,7 @@ func (r *run) dispatch(rows input.Reader) error {
 	for r.stop.Err() == nil {
 		row, err := rows.Next()
 		if errors.Is(err, io.EOF) {
-			r.eof = true
+			r.eof.Store(true)
 			return nil
 		}
 		if err != nil {
@@ -257,10 +268,10 @@ func (r *run) dispatch(rows input.Reader) error {
 		if !r.Shard.owns(&row) {
 			continue
 		}
-		r.rows++
+		r.rows.Add(1)
 		repeat := r.index.Check(&row, r.RejectDuplicates)
 		if repeat {
-			r.duplicates++
+			r.duplicates.Add(1)
 		}
 		if r.rec.Seen(row.N, row.Raw) {
 			r.skipped.Add(1)
@@ -575,10 +586,10 @@ func (r *run) watchStop(finished <-chan struct{}) {
 
 func (r *run) stats() Stats {
 	st := Stats{
-		Rows: r.rows, Skipped: int(r.skipped.Load()), Duplicates: r.duplicates,
+		Rows: int(r.rows.Load()), Skipped: int(r.skipped.Load()), Duplicates: int(r.duplicates.Load()),
 		Recorded: int(r.recorded.Load()), Unresolved: int(r.unresolved.Load()),
 		Requests: r.Client.Requests(), Retries: r.retries.Load(), RateLimited: r.rateLimited.Load(),
-		ByStatus: map[int]int64{}, EOF: r.eof,
+		ByStatus: map[int]int64{}, EOF: r.eof.Load(),
 	}
 	for s := range r.byStatus {
 		if n := r.byStatus[s].Load(); n > 0 {

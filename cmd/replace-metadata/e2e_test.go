@@ -204,3 +204,24 @@ func TestSandbox(t *testing.T) {
 		t.Errorf("start line does not say sandbox:\n%s", got.stderr)
 	}
 }
+
+// TestWrongKeyAborts: a key Clerk rejects stops the command after a
+// handful of requests, exit 3, with a message naming the cause.
+func TestWrongKeyAborts(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{Keys: []string{"sk_test_theotherkey123"}, AutoCreate: true})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(300, 300))
+	got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+		"run", "--input", "in.ndjson", "--workers", "16", "--rate", "unlimited")
+	if got.code != exitAborted || !strings.Contains(got.stderr, "rejected the secret key") {
+		t.Fatalf("exit %d, want 3 naming the key\nstderr:\n%s", got.code, got.stderr)
+	}
+	if n := srv.Stats().Requests; n > 3 {
+		t.Errorf("%d requests with a rejected key, want a handful", n)
+	}
+	sum := readSummary(t, got.runDir(t))
+	if sum.Failed != 0 || sum.Complete {
+		t.Errorf("summary %+v: want no row failed, not complete", sum)
+	}
+}
