@@ -411,7 +411,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1}
 	c.route = parseRoute(r.URL.EscapedPath())
 	s.begin(&c)
-	defer s.end(&c) // deferred so that aborted connections (a panic) are counted too
+	defer s.end(&c) // in case nothing was answered
 	s.handle(&c)
 }
 
@@ -467,7 +467,9 @@ func (s *Server) begin(c *call) {
 	}
 }
 
-// end records how the request was answered, once.
+// end records how the request was answered, once. It runs just before the answer is written
+// (or the connection closed), not when the handler returns: a client that has its answer must
+// find it in Stats, and its next write to the same user must not count as an overlap.
 func (s *Server) end(c *call) {
 	if c.ended {
 		return

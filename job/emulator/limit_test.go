@@ -265,3 +265,22 @@ func ExampleServer() {
 	fmt.Println(resp.StatusCode, string(u.Public), s.Stats().WritesApplied)
 	// Output: 200 {"plan":"pro"} 1
 }
+
+// TestSequentialWritesNeverOverlap checks that a request is counted as finished before its
+// answer leaves: a client that waits for each answer must never be seen overlapping, and
+// Stats read right after an answer must include it.
+func TestSequentialWritesNeverOverlap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	// Larger than net/http's response buffer, so the answer leaves before the handler returns.
+	big := json.RawMessage(`{"pad":"` + strings.Repeat("x", 10<<10) + `"}`)
+	f.s.AddUser("user_1", nil, big, nil)
+	for i := range 300 {
+		if r := f.do(t, "PUT", "/v1/users/user_1/metadata", `{"public_metadata":{}}`); r.status != 200 {
+			t.Fatalf("PUT: %d", r.status)
+		}
+		if st := f.s.Stats(); st.ByStatus[200] != int64(i+1) || st.UserOverlaps != 0 || st.InFlight != 0 {
+			t.Fatalf("after %d sequential PUTs: %+v", i+1, st)
+		}
+	}
+}

@@ -92,8 +92,7 @@ func (c *call) wait(d time.Duration) bool {
 }
 
 // abort closes the connection without an answer; returning from the handler instead would
-// send an empty 200. The request is counted first, so that Stats already show it when the
-// client sees the connection close (and httptest stops waiting once a connection is hijacked).
+// send an empty 200. Like every answer, the request is counted first (see end).
 func (c *call) abort() {
 	c.status = 0
 	c.s.end(c)
@@ -160,6 +159,7 @@ func (c *call) writeText(status int, ct []string, body string, retry bool) {
 		h["Retry-After"] = retryOne
 	}
 	c.status = status
+	c.s.end(c)
 	c.w.WriteHeader(status)
 	io.WriteString(c.w, body)
 }
@@ -177,6 +177,7 @@ func (c *call) writeJSON(status int, body []byte, trace string) {
 	h["Content-Length"] = vals[1:2:2]
 	h["X-Content-Type-Options"] = nosniff
 	c.status = status
+	c.s.end(c)
 	c.w.WriteHeader(status)
 	c.w.Write(body)
 }

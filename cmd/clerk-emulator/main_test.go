@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replace-metadata/replace-metadata/job/emulator"
+)
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	cfg, addr, users, err := parseFlags([]string{
+		"-addr", "127.0.0.1:0", "-key", "sk_test_a,sk_test_b", "-key", "sk_live_c", "-forbidden-key", "sk_test_f",
+		"-instance-limit", "100", "-instance-window", "5s", "-user-limit", "10", "-user-window", "2s", "-sliding",
+		"-latency", "3ms", "-jitter", "2ms", "-fault", "503=0.1,drop=0.05", "-fault", "502-HTML=0.01",
+		"-seed", "42", "-auto-create", "-max-field-bytes", "8192", "-max-body-bytes", "4096",
+		"-record-history", "-record-requests", "-users", "seed.ndjson",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr != "127.0.0.1:0" || users != "seed.ndjson" {
+		t.Errorf("addr %q users %q", addr, users)
+	}
+	want := emulator.Config{
+		Keys: []string{"sk_test_a", "sk_test_b", "sk_live_c"}, ForbiddenKeys: []string{"sk_test_f"},
+		InstanceLimit: 100, InstanceWindow: 5 * time.Second, UserLimit: 10, UserWindow: 2 * time.Second, Sliding: true,
+		Latency: 3 * time.Millisecond, Jitter: 2 * time.Millisecond,
+		Faults: map[emulator.Fault]float64{emulator.Fault503: 0.1, emulator.FaultDrop: 0.05, emulator.Fault502HTML: 0.01},
+		Seed:   42, AutoCreate: true, MaxFieldBytes: 8192, MaxBodyBytes: 4096, RecordHistory: true, RecordRequests: true,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	badUsers := filepath.Join(dir, "users.ndjson")
+	if err := os.WriteFile(badUsers, []byte("{\"id\":\"u1\"}\n{\"id\":\"u2\",\"public_metadata\":\"x\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-fault", "teapot=0.1"}, `invalid value "teapot=0.1" for flag -fault: unknown fault "teapot"`},
+		{[]string{"-fault", "503"}, `invalid value "503" for flag -fault: "503" is not kind=probability`},
+		{[]string{"-fault", "503=lots"}, `invalid value "503=lots" for flag -fault: fault 503: probability "lots" is not a number`},
+		{[]string{"-fault", "503=0.6,500=0.6"}, "faults: probabilities sum to 1.2, more than 1"},
+		{[]string{"-user-limit", "-1"}, "user limit is negative"},
+		{[]string{"-nope"}, "flag provided but not defined: -nope"},
+		{[]string{"extra"}, "unexpected arguments: extra"},
+		{[]string{"-addr", "127.0.0.1:0", "-users", filepath.Join(dir, "missing")}, "users: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+		{[]string{"-addr", "127.0.0.1:0", "-users", badUsers}, "users: " + badUsers + ":line 2: public_metadata is string, want an object or null"},
+		{[]string{"-addr", "256.0.0.1:0"}, "listen: "},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), tt.args, &stdout, &stderr)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("run = %v, want %s", err, tt.want)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout: %q", stdout.String())
+			}
+		})
+	}
+	err := run(t.Context(), []string{"-h"}, io.Discard, io.Discard)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestRunServes(t *testing.T) {
+	t.Parallel()
+	users := filepath.Join(t.TempDir(), "users.ndjson")
+	if err := os.WriteFile(users, []byte(`{"id":"user_1","public_metadata":{"plan":"free","n":12345678901234567890}}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	outR, outW := io.Pipe()
+	var stderr bytes.Buffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-key", "sk_test_k", "-users", users}, outW, &stderr)
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read stdout: %v (stderr %s)", err, stderr.String())
+	}
+	base, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "listening on ")
+	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("stdout line %q", line)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/users/user_1", nil)
+	req.Header.Set("Authorization", "Bearer sk_test_k")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"public_metadata":{"plan":"free","n":12345678901234567890}`)) {
+		t.Errorf("GET: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if rest, _ := io.ReadAll(outR); len(rest) > 0 {
+		t.Errorf("more on stdout: %q", rest)
+	}
+	if !strings.Contains(stderr.String(), `"requests":1`) {
+		t.Errorf("stderr: %q, want the stats", stderr.String())
+	}
+}
