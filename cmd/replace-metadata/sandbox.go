@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -83,26 +84,18 @@ func (s *sandbox) seed(path string, f input.Format) error {
 	}
 }
 
-// dump writes the seeded users' metadata as the sandbox holds it now.
+// dump writes the sandbox's users as NDJSON, each field's stored bytes as
+// they are (not re-encoded), a never-set field as {} as Clerk reads it.
 func (s *sandbox) dump(path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(f)
-	users := s.srv.Users()
-	for _, u := range users {
-		b, err := json.Marshal(struct {
-			ID      string          `json:"id"`
-			Public  json.RawMessage `json:"public_metadata"`
-			Private json.RawMessage `json:"private_metadata"`
-			Unsafe  json.RawMessage `json:"unsafe_metadata"`
-		}{u.ID, orNull(u.Public), orNull(u.Private), orNull(u.Unsafe)})
-		if err != nil {
-			f.Close()
-			return err
-		}
-		w.Write(append(b, '\n'))
+	for _, u := range s.srv.Users() {
+		id, _ := json.Marshal(u.ID)
+		fmt.Fprintf(w, `{"id":%s,"public_metadata":%s,"private_metadata":%s,"unsafe_metadata":%s}`+"\n",
+			id, orEmpty(u.Public), orEmpty(u.Private), orEmpty(u.Unsafe))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
@@ -111,11 +104,11 @@ func (s *sandbox) dump(path string) error {
 	return f.Close()
 }
 
-func orNull(b json.RawMessage) json.RawMessage {
+func orEmpty(b json.RawMessage) []byte {
 	if b == nil {
-		return json.RawMessage("null")
+		return []byte("{}")
 	}
-	return b
+	return bytes.ReplaceAll(b, []byte("\n"), []byte(" ")) // stay one line
 }
 
 func (s *sandbox) Close() error { return s.srv.Close() }
