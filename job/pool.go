@@ -13,10 +13,13 @@ import (
 const (
 	autoStart     = 16
 	autoMin       = 4
-	autoMax       = 512
+	autoMax       = MaxWorkers
 	autoUnlimited = 64 // when the rate is unlimited there is nothing to size from
 	autoEvery     = 500 * time.Millisecond
 )
+
+// MaxWorkers bounds the pool that --workers auto sizes.
+const MaxWorkers = 512
 
 // gate is a semaphore whose size can change while in use.
 type gate struct {
@@ -89,10 +92,13 @@ func (g *gate) grant() {
 func (r *run) sizePool(finished <-chan struct{}) {
 	t := time.NewTicker(autoEvery)
 	defer t.Stop()
+	first := r.first // the first answer gives the first latency: size at once
 	for {
 		select {
 		case <-finished:
 			return
+		case <-first:
+			first = nil
 		case <-t.C:
 		}
 		r.latencyMu.Lock()

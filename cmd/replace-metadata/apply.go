@@ -147,7 +147,7 @@ func applyScrubbed(ctx context.Context, cfg config, e env, sec *secrets, stdout,
 	}
 	client := job.NewClient(job.ClientOptions{
 		BaseURL: apiURL, Key: key, UserAgent: userAgent(),
-		HTTP: job.NewHTTPClient(max(int(cfg.Workers), 64)),
+		HTTP: job.NewHTTPClient(max(int(cfg.Workers), job.MaxWorkers)),
 	})
 	jlog := log.With().Str("input", src.name).Logger()
 	// Clerk's limit is the instance's, not a pod's: shards share the rate.
