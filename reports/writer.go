@@ -28,10 +28,6 @@ const (
 // ("csv" or "ndjson").
 func FailedFile(format string) string { return "failed." + format }
 
-// flushEvery is how many results may wait in memory before Record writes
-// them itself.
-const flushEvery = 256
-
 // Options configures a Writer.
 type Options struct {
 	// Format is the input's format, "csv" or "ndjson": failed rows are
@@ -40,17 +36,16 @@ type Options struct {
 	// Header goes first in failed.csv (the input's header line).
 	Header []byte
 	// SyncInterval is how often written results are synced to the disk
-	// (fsync). Zero means one second. Results reach the file (the OS) as
-	// soon as the writer's goroutine gets to them, so a killed process
-	// loses only results recorded in the last instant; a syncing disk
-	// bounds what a lost machine loses.
+	// (fsync). Zero means one second. Record writes each result to the
+	// file before it returns, so a killed process loses no recorded
+	// result; syncing bounds what a lost machine loses.
 	SyncInterval time.Duration
 }
 
 // Writer records row outcomes in a run folder. It is safe for concurrent
-// use. A goroutine writes recorded results as soon as they come: one
-// write for one result when rows finish slowly, one write for many when
-// they finish fast.
+// use. Each result is in the file (the operating system's hands) when
+// Record returns: after SIGKILL, only rows still in flight lack an
+// outcome, and a resumed run sends no row it has a result for.
 type Writer struct {
 	dir  string
 	opts Options
@@ -62,14 +57,14 @@ type Writer struct {
 	csvw    *gocsv.SafeCSVWriter
 	failed  *os.File
 	failBuf *bufio.Writer
-	pending []Result
-	err     error // the first write error; later writes are dropped
+	one     []Result // Record's batch of one, reused
+	err     error    // the first write error; later writes are dropped
+	dirty   bool     // written since the last sync
 
 	done    bitset // rows with an outcome, from any session of the run
 	failure bitset // of those, the failed and invalid ones
 	counts  Counts
 
-	kick    chan struct{} // a result waits to be written
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -111,7 +106,7 @@ func Open(dir string, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
 	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
-		kick: make(chan struct{}, 1)}
+		one: make([]Result, 1)}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run folder: %w", err)
@@ -125,7 +120,7 @@ func Open(dir string, opts Options) (*Writer, error) {
 		w.closeFiles()
 		return nil, err
 	}
-	go w.flusher()
+	go w.syncer()
 	return w, nil
 }
 
@@ -247,8 +242,9 @@ func (w *Writer) Seen(n int, raw []byte) bool {
 	return true
 }
 
-// Record adds a row's outcome; raw is the row's input bytes, kept in
-// failed.* when the row failed or was invalid.
+// Record writes a row's outcome; raw is the row's input bytes, kept in
+// failed.* when the row failed or was invalid. The failed row is written
+// before the result, so a result on disk always has its failed row too.
 func (w *Writer) Record(r Result, raw []byte) {
 	r.UserID = cleanID(r.UserID)
 	r.ErrorMessage = oneLine(r.ErrorMessage)
@@ -258,14 +254,15 @@ func (w *Writer) Record(r Result, raw []byte) {
 		w.writeFailed(raw)
 	}
 	w.counts.add(r.Status)
-	w.pending = append(w.pending, r)
-	if len(w.pending) >= flushEvery {
-		w.flushLocked()
+	if w.err != nil {
+		return
 	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
+	w.one[0] = r
+	if err := gocsv.MarshalCSVWithoutHeaders(w.one, w.csvw); err != nil {
+		w.err = fmt.Errorf("write results: %w", err)
 	}
+	w.flushLocked()
+	w.dirty = true
 }
 
 func (w *Writer) writeFailed(raw []byte) {
@@ -302,38 +299,29 @@ func (w *Writer) flushLocked() error {
 		w.err = fmt.Errorf("write failed rows: %w", err)
 		return w.err
 	}
-	if len(w.pending) > 0 {
-		if err := gocsv.MarshalCSVWithoutHeaders(w.pending, w.csvw); err != nil {
-			w.err = fmt.Errorf("write results: %w", err)
-			return w.err
-		}
-		clear(w.pending)
-		w.pending = w.pending[:0]
-	}
 	if err := w.resBuf.Flush(); err != nil {
 		w.err = fmt.Errorf("write results: %w", err)
 	}
 	return w.err
 }
 
-func (w *Writer) flusher() {
+// syncer fsyncs the files every SyncInterval while results come in.
+func (w *Writer) syncer() {
 	defer close(w.stopped)
 	t := time.NewTicker(w.opts.SyncInterval)
 	defer t.Stop()
-	dirty := false
 	for {
 		select {
 		case <-w.stop:
 			return
-		case <-w.kick:
-			if w.Flush() == nil {
-				dirty = true
-			}
 		case <-t.C:
+			w.mu.Lock()
+			dirty := w.dirty
+			w.dirty = false
+			w.mu.Unlock()
 			if dirty {
 				// Outside the lock: workers keep recording while the
 				// disk catches up.
-				dirty = false
 				w.failed.Sync()
 				w.results.Sync()
 			}

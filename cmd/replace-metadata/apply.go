@@ -114,6 +114,11 @@ func applyScrubbed(ctx context.Context, cfg config, e env, sec *secrets, stdout,
 		Format: string(src.format),
 		Header: input.Header(rows),
 	})
+	if errors.Is(err, reports.ErrLocked) {
+		// Another process has the run (a pod not yet gone): nothing was
+		// sent, and a later attempt will resume it.
+		return &exitError{code: exitAborted, err: fmt.Errorf("run %s: %w; try again once it has stopped", runID, err)}
+	}
 	if err != nil {
 		return &usageError{err}
 	}
@@ -165,6 +170,7 @@ func applyScrubbed(ctx context.Context, cfg config, e env, sec *secrets, stdout,
 			Total:            total, Progress: time.Duration(cfg.Progress), Kill: e.kill,
 		},
 	}
+	pushes := startMetrics(ctx, cfg, log, runID, start, w, j)
 
 	// Keep summary.json current while the run goes.
 	stopSummaries := make(chan struct{})
@@ -229,6 +235,7 @@ func applyScrubbed(ctx context.Context, cfg config, e env, sec *secrets, stdout,
 	if err := reports.WriteSummary(dir, sum); err != nil && closeErr == nil {
 		closeErr = err
 	}
+	pushes.finish(sum)
 
 	ev := log.Info()
 	if code != exitOK {
@@ -343,6 +350,9 @@ func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string
 		Bool("resumed", resumed)
 	if cfg.ShardCount > 1 {
 		ev = ev.Int("shard_index", cfg.ShardIndex).Int("shard_count", cfg.ShardCount)
+	}
+	if cfg.Metrics.PushgatewayURL != "" {
+		ev = ev.Str("pushgateway_url", redactURL(cfg.Metrics.PushgatewayURL))
 	}
 	if src.sha256 != "" {
 		ev = ev.Str("input_sha256", src.sha256)

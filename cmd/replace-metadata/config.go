@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -241,6 +242,13 @@ func (c *config) check() error {
 	case "json", "console", "auto":
 	default:
 		return usagef("log_format must be json, console or auto, not %q", c.LogFormat)
+	}
+	if p := c.Metrics.PushgatewayURL; p != "" {
+		// A typo here would go unnoticed until the staleness alert fires.
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("metrics.pushgateway_url must be an http(s) URL like http://pushgateway:9091")
+		}
 	}
 	return nil
 }

@@ -260,3 +260,24 @@ func hangAfter(n int64) func(*http.Request) emulator.Fault {
 		return emulator.FaultNone
 	}
 }
+
+// TestRunInUse: a second process on a run folder in use stops at once,
+// exit 3 (retry later), sending nothing.
+func TestRunInUse(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{AutoCreate: true})
+	srv.SetFault(hangAfter(0))
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(10, 10))
+	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
+	first := startBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "busy", "--timeout", "10m")
+	waitFor(t, "the first run's request", func() bool { return srv.Stats().InFlight >= 1 })
+	got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "busy")
+	if got.code != exitAborted || !strings.Contains(got.stderr, "another process") {
+		t.Errorf("second process: exit %d, want 3\nstderr:\n%s", got.code, got.stderr)
+	}
+	if n := srv.Stats().Requests; n != 1 {
+		t.Errorf("%d requests, want only the first run's one", n)
+	}
+	first.cmd.Process.Kill()
+}
