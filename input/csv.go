@@ -57,7 +57,9 @@ func NewCSV(r io.Reader, name string) (*CSVReader, error) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if err := checkHeader(um); err != nil {
-		return nil, &HeaderError{File: name, Line: 1, Reason: err.Error()}
+		// Blank lines before the header are skipped: name its own line.
+		line, _ := cr.FieldPos(0)
+		return nil, &HeaderError{File: name, Line: line, Reason: err.Error()}
 	}
 	d.um = um
 	d.header = t.take(cr.InputOffset())

@@ -66,7 +66,7 @@ func TestCSVInvalid(t *testing.T) {
 		{"number", `user_1,12`, CodeMetadataType, "got a number"},
 		{"bool", `user_1,false`, CodeMetadataType, "got a boolean"},
 		{"whitespace only cell", `user_1,"  "`, CodeInvalidJSON, "unexpected end"},
-		{"duplicate key", `user_1,"{""a"":{""b"":1,""b"":2}}"`, CodeInvalidJSON, `duplicate key "b"`},
+		{"duplicate key", `user_1,"{""a"":{""b"":1,""b"":2}}"`, CodeDuplicateKey, `duplicate key "b"`},
 		{"invalid utf8", "user_1,\"{\"\"a\"\":\"\"\xfe\"\"}\"", CodeInvalidUTF8, "invalid UTF-8"},
 		{"empty user_id", `,{}`, CodeInvalidUserID, "empty"},
 		{"user_id with space", `user_1 ,{}`, CodeInvalidUserID, "whitespace"},

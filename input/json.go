@@ -15,7 +15,7 @@ const maxDepth = 512
 type syntaxError struct {
 	off  int // 0-based offset into the scanned bytes
 	msg  string
-	code string // CodeInvalidJSON or CodeInvalidUTF8
+	code string // CodeInvalidJSON, CodeInvalidUTF8 or CodeDuplicateKey
 }
 
 func (e *syntaxError) Error() string { return e.msg }
@@ -36,6 +36,12 @@ type scanner struct {
 
 func (s *scanner) fail(msg string, args ...any) error {
 	return &syntaxError{off: s.pos, msg: fmt.Sprintf(msg, args...), code: CodeInvalidJSON}
+}
+
+// duplicate is the error for a key seen twice in one object: valid JSON
+// syntax, but parsers keep one value or the other, silently.
+func (s *scanner) duplicate(key []byte) error {
+	return &syntaxError{off: s.pos, msg: fmt.Sprintf("duplicate key %q", truncate(key)), code: CodeDuplicateKey}
 }
 
 func (s *scanner) skipSpace() {
@@ -388,14 +394,14 @@ func (s *scanner) object(depth int) error {
 		if big != nil {
 			if _, dup := big[string(key)]; dup {
 				s.pos = keyAt
-				return s.fail("duplicate key %q", truncate(key))
+				return s.duplicate(key)
 			}
 			big[string(key)] = struct{}{}
 		} else {
 			for _, k := range s.keys[base:] {
 				if bytes.Equal(k, key) {
 					s.pos = keyAt
-					return s.fail("duplicate key %q", truncate(key))
+					return s.duplicate(key)
 				}
 			}
 			if escaped {

@@ -229,8 +229,11 @@ func syntaxReason(prefix, unit string, err error) *RowError {
 	if !errors.As(err, &se) {
 		return rowErr(CodeInvalidJSON, "%sinvalid JSON: %v", prefix, err)
 	}
-	if se.code == CodeInvalidUTF8 {
+	switch se.code {
+	case CodeInvalidUTF8:
 		return rowErr(se.code, "%sinvalid UTF-8 at %s %d", prefix, unit, se.off+1)
+	case CodeDuplicateKey:
+		return rowErr(se.code, "%s%s at %s %d: JSON parsers would keep one of the values silently", prefix, se.msg, unit, se.off+1)
 	}
 	return rowErr(se.code, "%sinvalid JSON at %s %d: %s", prefix, unit, se.off+1, se.msg)
 }

@@ -154,7 +154,10 @@ func present(b json.RawMessage) *json.RawMessage {
 func (c *Client) response(ctx context.Context, err error, p *probe) Response {
 	r := Response{Status: p.status}
 	if p.header != nil {
-		r.TraceID = p.header.Get("Clerk-Trace-Id")
+		// The trace id and the code go to reports, which no writer
+		// scrubs: a proxy or server that echoes the request must not
+		// put the key there.
+		r.TraceID = c.clean(p.header.Get("Clerk-Trace-Id"), 200)
 		r.RetryAfter = retryAfter(p.header.Get("Retry-After"), time.Now())
 	}
 	var apiErr *clerk.APIErrorResponse
@@ -170,11 +173,11 @@ func (c *Client) response(ctx context.Context, err error, p *probe) Response {
 	case errors.As(err, &apiErr):
 		r.Status = apiErr.HTTPStatusCode
 		if apiErr.TraceID != "" {
-			r.TraceID = apiErr.TraceID
+			r.TraceID = c.clean(apiErr.TraceID, 200)
 		}
 		if len(apiErr.Errors) > 0 {
 			e := apiErr.Errors[0]
-			r.Code = e.Code
+			r.Code = c.clean(e.Code, 100)
 			r.Message = c.clean(firstNonEmpty(e.LongMessage, e.Message), 500)
 		}
 		if r.Code == "" {

@@ -105,6 +105,10 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create run folder: %w", err)
 	}
+	// A folder made by hand or by an older run may be looser: not any more.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
 	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
 		one: make([]Result, 1)}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
@@ -134,6 +138,9 @@ func (w *Writer) open() error {
 		return fmt.Errorf("open results: %w", err)
 	}
 	w.results = f
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("open results: %w", err)
+	}
 	w.resBuf = bufio.NewWriterSize(f, 64<<10)
 	w.csvw = gocsv.NewSafeCSVWriter(csv.NewWriter(w.resBuf))
 	if st, err := f.Stat(); err == nil && st.Size() == 0 {
@@ -147,6 +154,9 @@ func (w *Writer) open() error {
 		return fmt.Errorf("open failed rows: %w", err)
 	}
 	w.failed = failed
+	if err := failed.Chmod(0o600); err != nil {
+		return fmt.Errorf("open failed rows: %w", err)
+	}
 	w.failBuf = bufio.NewWriterSize(failed, 64<<10)
 	if len(w.opts.Header) > 0 {
 		w.failBuf.Write(withNewline(bytes.Clone(w.opts.Header)))

@@ -148,6 +148,26 @@ func TestModes(t *testing.T) {
 	}
 }
 
+// TestModesTightened: a run folder and files left looser (by hand, or by
+// an older tool) are 0700 and 0600 again once the run resumes.
+func TestModesTightened(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "run")
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	w.Record(sample[1].res, []byte(sample[1].raw))
+	w.Close()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Join(dir, ResultsFile), 0o644)
+	os.Chmod(filepath.Join(dir, "failed.ndjson"), 0o644)
+	w = mustOpen(t, dir, Options{Format: "ndjson"})
+	w.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, ResultsFile): 0o600, filepath.Join(dir, "failed.ndjson"): 0o600} {
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+	}
+}
+
 func TestResume(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "run")
