@@ -73,8 +73,8 @@ func TestCSVInvalid(t *testing.T) {
 		{"path user_id", `user_1/../../instance,{}`, CodeInvalidUserID, "not a Clerk user id"},
 		{"percent user_id", `user_1%2Fmetadata,{}`, CodeInvalidUserID, "not a Clerk user id"},
 		{"no metadata", `user_1,`, CodeNoMetadata, "sets none"},
-		{"too many fields", `user_1,{},{}`, CodeFieldCount, "number of fields"},
-		{"too few fields", `user_1`, CodeFieldCount, "number of fields"},
+		{"too many fields", `user_1,{},{}`, CodeFieldCount, "where the header has 2"},
+		{"too few fields", `user_1`, CodeFieldCount, "where the header has 2"},
 		{"bare quote", `user_1,{"a":1}`, CodeCSVSyntax, "bare \""},
 	}
 	for _, tt := range tests {

@@ -14,11 +14,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-	"github.com/clerk/clerk-sdk-go/v2/user"
 
 	"github.com/replace-metadata/replace-metadata/input"
 )
@@ -27,7 +27,8 @@ import (
 // the SDK sends it as Clerk-API-Version.
 const APIVersion = "2026-05-12"
 
-// SDKVersion is the clerk-sdk-go release the client is built on.
+// SDKVersion is the clerk-sdk-go release whose wire format the client
+// speaks (and whose error type it reads Clerk's errors with).
 const SDKVersion = "v2.7.0"
 
 // Tool error codes for requests that got no Clerk error body.
@@ -42,15 +43,25 @@ const (
 // maxResponseBytes bounds what is read of one response.
 const maxResponseBytes = 16 << 20
 
-// Client sends metadata replacements to Clerk through the official Go SDK
-// (user.Client.ReplaceMetadata), so the wire format is the SDK's own. It
-// closes the SDK's gaps around it rather than inside it: the status and
-// Retry-After of an error whose body is not Clerk's JSON, the redirect that
-// must not be followed with the key, and the chunked body.
+// Client sends metadata replacements to Clerk, byte for byte as the
+// official Go SDK (clerk-sdk-go v2.7.0, user.Client.ReplaceMetadata) sends
+// them: the same body for the same fields, the same headers but the
+// User-Agent. TestSameWireAsSDK holds it to that, request by request.
+//
+// It does not go through the SDK's default backend, whose gaps cost
+// correctness and half the tool's CPU: the status (and Retry-After) of an
+// error body that is not Clerk's JSON is lost; a 3xx is taken for success;
+// the body goes out chunked; each request runs a regexp over its URL twice,
+// re-validates JSON the input already checked, and decodes a user the job
+// never reads. The SDK's own error type, clerk.APIErrorResponse, still
+// reads Clerk's error bodies.
 type Client struct {
-	users    *user.Client
-	key      string // only to scrub it from messages
-	requests atomic.Int64
+	http      *http.Client
+	users     string // BaseURL/v1/users/
+	auth      string // "Bearer <key>"
+	key       string // only to scrub it from messages
+	userAgent string
+	requests  atomic.Int64
 }
 
 // ClientOptions configures a Client.
@@ -63,8 +74,8 @@ type ClientOptions struct {
 	Key string
 	// UserAgent names the tool and its version.
 	UserAgent string
-	// HTTP is the client to send with; its Transport is wrapped, and it
-	// must not follow redirects. Nil means NewHTTPClient(16).
+	// HTTP is the client to send with; it must not follow redirects (see
+	// NewHTTPClient). Nil means NewHTTPClient(16).
 	HTTP *http.Client
 }
 
@@ -90,19 +101,13 @@ func NewClient(o ClientOptions) *Client {
 	if hc == nil {
 		hc = NewHTTPClient(16)
 	}
-	wrapped := *hc
-	base := hc.Transport
-	if base == nil {
-		base = http.DefaultTransport
+	return &Client{
+		http:      hc,
+		users:     strings.TrimRight(o.BaseURL, "/") + "/v1/users/",
+		auth:      "Bearer " + o.Key,
+		key:       o.Key,
+		userAgent: o.UserAgent,
 	}
-	wrapped.Transport = &transport{base: base, userAgent: o.UserAgent}
-	apiURL := strings.TrimRight(o.BaseURL, "/") + "/v1"
-	key := o.Key
-	cfg := &clerk.ClientConfig{}
-	cfg.HTTPClient = &wrapped
-	cfg.URL = &apiURL
-	cfg.Key = &key
-	return &Client{users: user.NewClient(cfg), key: key}
 }
 
 // Requests returns how many requests the client has sent.
@@ -127,89 +132,181 @@ func (r *Response) OK() bool {
 	return r.Err == nil && r.Code == "" && r.Status >= 200 && r.Status < 300
 }
 
+// sdkHeader is the X-Clerk-SDK header clerk-sdk-go v2.7.0 sends (its
+// internal version string).
+const sdkHeader = "go/v2.0.0"
+
 // ReplaceMetadata replaces the metadata fields the row sets, and only
-// those, on the row's user. The row must be valid: its user id is checked,
-// so it cannot change the request path.
+// those, on the row's user. A row whose user id could change the request
+// path is refused without a request.
 func (c *Client) ReplaceMetadata(ctx context.Context, row *input.Row) Response {
-	p := &probe{}
-	ctx = context.WithValue(ctx, probeKey{}, p)
+	if err := input.CheckUserID(row.UserID); err != nil {
+		return Response{Code: err.Code, Message: err.Reason, Err: err}
+	}
+	body := ReplaceBody(row)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.users+row.UserID+"/metadata", bytes.NewReader(body))
+	if err != nil {
+		return Response{Code: CodeNetwork, Message: c.clean(err.Error(), 300), Err: err}
+	}
+	req.Header = http.Header{
+		"Authorization":     {c.auth},
+		"Content-Type":      {"application/json"},
+		"User-Agent":        {c.userAgent},
+		"Clerk-Api-Version": {APIVersion},
+		"X-Clerk-Sdk":       {sdkHeader},
+	}
 	c.requests.Add(1)
-	_, err := c.users.ReplaceMetadata(ctx, row.UserID, &user.ReplaceMetadataParams{
-		PublicMetadata:  present(row.Public),
-		PrivateMetadata: present(row.Private),
-		UnsafeMetadata:  present(row.Unsafe),
-	})
-	return c.response(ctx, err, p)
-}
-
-// present keeps absent apart from null: a nil pointer is left out of the
-// body, while a pointer to a nil RawMessage would be sent as null.
-func present(b json.RawMessage) *json.RawMessage {
-	if b == nil {
-		return nil
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.failure(ctx, err)
 	}
-	return &b
-}
-
-func (c *Client) response(ctx context.Context, err error, p *probe) Response {
-	r := Response{Status: p.status}
-	if p.header != nil {
-		// The trace id and the code go to reports, which no writer
-		// scrubs: a proxy or server that echoes the request must not
-		// put the key there.
-		r.TraceID = c.clean(p.header.Get("Clerk-Trace-Id"), 200)
-		r.RetryAfter = retryAfter(p.header.Get("Retry-After"), time.Now())
+	defer resp.Body.Close()
+	r := Response{
+		Status:     resp.StatusCode,
+		TraceID:    c.clean(resp.Header.Get("Clerk-Trace-Id"), 200),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
-	var apiErr *clerk.APIErrorResponse
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer bodyPool.Put(buf)
+	buf.Reset()
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
+	b := buf.Bytes() // read whole, so the connection is reused; valid until return
+	if err != nil {
+		// The answer was cut: whether the write happened is unknown, and
+		// sending it again is safe.
+		return c.failure(ctx, err)
+	}
 	switch {
-	case err == nil && r.Status >= 200 && r.Status < 300:
-		return r
-	case err == nil: // a 3xx the SDK took for success
+	case r.Status >= 200 && r.Status < 300:
+		if !looksLikeObject(b) {
+			// A proxy's page with a 200: the write may well have been
+			// applied; a retry is safe.
+			r.Code = CodeInvalidResponse
+			r.Message = fmt.Sprintf("Clerk answered %d with a body that is not a user", r.Status)
+		}
+	case r.Status >= 300 && r.Status < 400:
 		r.Code = CodeRedirect
 		r.Message = fmt.Sprintf("Clerk answered %d %s; redirects are not followed", r.Status, http.StatusText(r.Status))
-		if loc := p.header.Get("Location"); loc != "" {
+		if loc := resp.Header.Get("Location"); loc != "" {
 			r.Message += " (Location: " + c.clean(loc, 200) + ")"
 		}
-	case errors.As(err, &apiErr):
-		r.Status = apiErr.HTTPStatusCode
+	default:
+		c.errorBody(&r, b)
+	}
+	return r
+}
+
+// errorBody reads an error answer: Clerk's JSON through the SDK's own
+// error type, anything else (a proxy's page, a bare-text 429) as text
+// that keeps the status.
+func (c *Client) errorBody(r *Response, b []byte) {
+	var apiErr clerk.APIErrorResponse
+	if json.Unmarshal(b, &apiErr) == nil && len(apiErr.Errors) > 0 {
+		e := apiErr.Errors[0]
+		r.Code = c.clean(e.Code, 100)
+		r.Message = c.clean(firstNonEmpty(e.LongMessage, e.Message), 500)
 		if apiErr.TraceID != "" {
 			r.TraceID = c.clean(apiErr.TraceID, 200)
 		}
-		if len(apiErr.Errors) > 0 {
-			e := apiErr.Errors[0]
-			r.Code = c.clean(e.Code, 100)
-			r.Message = c.clean(firstNonEmpty(e.LongMessage, e.Message), 500)
-		}
-		if r.Code == "" {
-			r.Code = "http_" + strconv.Itoa(r.Status)
-		}
-	case p.transportErr != nil || r.Status == 0 || p.bodyErr != nil:
-		r.Status = 0
-		r.Err = err
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-			r.Code = CodeTimeout
-			r.Message = "no response before the request timeout"
-		case ctx.Err() != nil && errors.Is(err, context.Canceled):
-			r.Code = CodeCanceled
-			r.Message = "request canceled"
-		default:
-			r.Code = CodeNetwork
-			r.Message = c.clean(err.Error(), 300)
-		}
-	case r.Status >= 200 && r.Status < 300:
-		// The SDK could not read a success body as a user. The write may
-		// well have been applied; a retry is safe.
-		r.Code = CodeInvalidResponse
-		r.Message = fmt.Sprintf("Clerk answered %d with a body that is not a user", r.Status)
-	default:
-		// An error body that is not Clerk's JSON: a proxy's page, a bare
-		// text 429. The SDK returns the body as the error's text and loses
-		// the status; the probe kept it.
+	}
+	if r.Code == "" {
 		r.Code = "http_" + strconv.Itoa(r.Status)
-		r.Message = c.clean(describeBody(err.Error(), r.Status), 300)
+		if r.Message == "" {
+			r.Message = c.clean(describeBody(string(b), r.Status), 300)
+		}
+	}
+}
+
+// failure is a request that got no usable answer.
+func (c *Client) failure(ctx context.Context, err error) Response {
+	r := Response{Err: err}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		r.Code = CodeTimeout
+		r.Message = "no response before the request timeout"
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		r.Code = CodeCanceled
+		r.Message = "request canceled"
+	default:
+		r.Code = CodeNetwork
+		r.Message = c.clean(err.Error(), 300)
 	}
 	return r
+}
+
+// bodyPool holds the buffers answers are read into.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// looksLikeObject is the check a success body gets: a JSON object, as a
+// user is. The job does not read the user, so it is not decoded.
+func looksLikeObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
+}
+
+// ReplaceBody returns the request body for the fields the row sets:
+// exactly what encoding/json makes of the SDK's ReplaceMetadataParams, so
+// the same bytes the SDK sends. Each field's JSON goes in as written when
+// json.Marshal would leave it alone (compact, nothing it escapes); else
+// through json.Marshal itself.
+func ReplaceBody(row *input.Row) []byte {
+	fields := [...]struct {
+		key string
+		raw json.RawMessage
+	}{
+		{`"public_metadata":`, row.Public},
+		{`"private_metadata":`, row.Private},
+		{`"unsafe_metadata":`, row.Unsafe},
+	}
+	size := 2
+	for _, f := range fields {
+		size += len(f.key) + len(f.raw) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, '{')
+	first := true
+	for _, f := range fields {
+		if f.raw == nil {
+			continue
+		}
+		if !first {
+			buf = append(buf, ',')
+		}
+		first = false
+		buf = append(buf, f.key...)
+		if marshalKeeps(f.raw) {
+			buf = append(buf, f.raw...)
+		} else {
+			b, err := json.Marshal(f.raw)
+			if err != nil {
+				b = f.raw // the input checked it; the server will judge
+			}
+			buf = append(buf, b...)
+		}
+	}
+	return append(buf, '}')
+}
+
+// marshalKeeps reports whether json.Marshal of a valid JSON value returns
+// it unchanged: no whitespace outside strings, and none of what it escapes
+// inside them (<, >, &, U+2028, U+2029).
+func marshalKeeps(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return false
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 func firstNonEmpty(s ...string) string {
@@ -253,6 +350,9 @@ func describeBody(body string, status int) string {
 // clean makes a message safe to log and report: the key and anything
 // shaped like a key are gone, it is one line, and it is at most n bytes.
 func (c *Client) clean(s string, n int) string {
+	if len(s) <= n && plain(s) {
+		return s // the common case: a trace id, a code
+	}
 	if c.key != "" {
 		s = strings.ReplaceAll(s, c.key, "[REDACTED]")
 	}
@@ -262,6 +362,20 @@ func (c *Client) clean(s string, n int) string {
 		s = strings.ToValidUTF8(s[:n], "") + "..."
 	}
 	return s
+}
+
+// plain reports whether clean would leave s as it is: no whitespace to
+// fold and nothing like "sk_" that could start a key, in any case.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case c|0x20 == 's' && i+2 < len(s) && s[i+1]|0x20 == 'k' && s[i+2] == '_':
+			return false
+		}
+	}
+	return true
 }
 
 // retryAfter reads a Retry-After value: seconds, or an HTTP date.
@@ -283,84 +397,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
-
-// probe is where the transport leaves what the SDK does not pass on.
-type probe struct {
-	status       int
-	header       http.Header
-	transportErr error
-	bodyErr      error
-}
-
-type probeKey struct{}
-
-// transport sits under the SDK: it names the tool in User-Agent, sends the
-// body with a Content-Length instead of chunked, bounds the response, and
-// notes status and headers in the request's probe.
-type transport struct {
-	base      http.RoundTripper
-	userAgent string
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := *req
-	out.Header = req.Header.Clone()
-	if t.userAgent != "" {
-		out.Header.Set("User-Agent", t.userAgent)
-	}
-	if req.Body != nil && req.ContentLength == 0 && req.GetBody != nil {
-		body, err := req.GetBody()
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			return nil, err
-		}
-		req.Body.Close()
-		out.Body = io.NopCloser(bytes.NewReader(b))
-		out.ContentLength = int64(len(b))
-	}
-	resp, err := t.base.RoundTrip(&out)
-	p, _ := req.Context().Value(probeKey{}).(*probe)
-	if err != nil {
-		if p != nil {
-			p.transportErr = err
-		}
-		return nil, err
-	}
-	if p != nil {
-		p.status = resp.StatusCode
-		p.header = resp.Header
-		resp.Body = &limitedBody{rc: resp.Body, n: maxResponseBytes, p: p}
-	}
-	return resp, nil
-}
-
-// limitedBody bounds a response body and notes a failure to read it, which
-// is a network error, not a bad body.
-type limitedBody struct {
-	rc io.ReadCloser
-	n  int64
-	p  *probe
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	n, err := b.rc.Read(p)
-	b.n -= int64(n)
-	if err != nil && err != io.EOF {
-		b.p.bodyErr = err
-	}
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // CheckBaseURL accepts https URLs, and plain http only for loopback hosts
 // unless allowInsecure: the key must not cross a network in clear text.

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -265,20 +264,5 @@ func TestRetryAfter(t *testing.T) {
 		if got := retryAfter(v, now); got != want {
 			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
 		}
-	}
-}
-
-// The SDK's own body for a JSON null field must stay null, and an absent
-// field must stay out: nil RawMessage pointers, never pointers to nil.
-func TestPresent(t *testing.T) {
-	t.Parallel()
-	if present(nil) != nil {
-		t.Error("absent field became present")
-	}
-	b, _ := json.Marshal(struct {
-		A *json.RawMessage `json:"a,omitempty"`
-	}{present(json.RawMessage("null"))})
-	if string(b) != `{"a":null}` {
-		t.Errorf("null field marshals as %s", b)
 	}
 }

@@ -141,6 +141,7 @@ func (e *StopError) Unwrap() error { return e.Cause }
 func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, error) {
 	r := j.newRun(ctx, rec)
 	defer r.cancelReq()
+	defer r.index.Close()
 	j.current.Store(r)
 
 	finished := make(chan struct{})
@@ -152,6 +153,7 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 		go r.sizePool(finished)
 	}
 	readErr := r.dispatch(rows)
+	r.closePool()
 	r.g.Wait()
 	close(finished)
 
@@ -182,8 +184,16 @@ type run struct {
 	inflight  context.Context // requests in flight
 	cancelReq context.CancelFunc
 
-	g     errgroup.Group
-	slots *gate
+	// The workers: errgroup goroutines that live for the run, each taking
+	// a user's rows from ready in turn; their number is kept at the pool
+	// size (Options.Workers, or the auto size) by resize.
+	g        errgroup.Group
+	ready    chan assignment
+	quit     chan struct{} // a token tells one worker to leave
+	poolMu   sync.Mutex
+	poolSize int
+	closed   bool // ready is closed: the pool no longer changes
+	size     atomic.Int64
 
 	mu      sync.Mutex
 	active  map[string]*queue // users with a worker
@@ -213,6 +223,13 @@ type task struct {
 
 type queue struct{ tasks []task }
 
+// assignment hands a worker a user's first row; the rest follow in q.
+type assignment struct {
+	id string
+	q  *queue
+	t  task
+}
+
 func (j *Job) newRun(ctx context.Context, rec Recorder) *run {
 	if j.Now == nil {
 		j.Now = time.Now
@@ -241,6 +258,8 @@ func (j *Job) newRun(ctx context.Context, rec Recorder) *run {
 		active:  make(map[string]*queue),
 		backlog: make(chan struct{}, maxQueued),
 		first:   make(chan struct{}),
+		ready:   make(chan assignment),
+		quit:    make(chan struct{}, MaxWorkers),
 	}
 	r.stop, r.abort = context.WithCancelCause(ctx)
 	r.inflight, r.cancelReq = context.WithCancel(context.WithoutCancel(ctx))
@@ -248,8 +267,51 @@ func (j *Job) newRun(ctx context.Context, rec Recorder) *run {
 	if workers <= 0 {
 		workers = autoStart
 	}
-	r.slots = newGate(workers)
+	r.resize(workers)
 	return r
+}
+
+// resize brings the pool to n workers: it starts new ones, or tells some
+// to leave once they finish the user they are on.
+func (r *run) resize(n int) {
+	r.poolMu.Lock()
+	defer r.poolMu.Unlock()
+	if r.closed {
+		return
+	}
+	for ; r.poolSize < n; r.poolSize++ {
+		select {
+		case <-r.quit: // a worker told to leave, and not gone yet, stays
+		default:
+			r.g.Go(r.worker)
+		}
+	}
+	for ; r.poolSize > n; r.poolSize-- {
+		r.quit <- struct{}{}
+	}
+	r.size.Store(int64(n))
+}
+
+// closePool tells the workers no more users come; they finish and leave.
+func (r *run) closePool() {
+	r.poolMu.Lock()
+	defer r.poolMu.Unlock()
+	r.closed = true
+	close(r.ready)
+}
+
+func (r *run) worker() error {
+	for {
+		select {
+		case a, ok := <-r.ready:
+			if !ok {
+				return nil
+			}
+			r.work(a.id, a.q, a.t)
+		case <-r.quit:
+			return nil
+		}
+	}
 }
 
 // dispatch reads the input and hands each row to a worker, in order.
@@ -324,7 +386,8 @@ func quoteID(id string) string {
 	return fmt.Sprintf("%q", id)
 }
 
-// submit queues t behind its user's worker, or starts a worker for it.
+// submit queues t behind the worker busy with its user, or hands it to a
+// free worker, waiting for one.
 func (r *run) submit(t task) error {
 	id := t.row.UserID
 	r.mu.Lock()
@@ -347,19 +410,19 @@ func (r *run) submit(t task) error {
 		r.mu.Unlock()
 		<-r.backlog
 	}
-	if err := r.slots.acquire(r.stop); err != nil {
-		return err
-	}
 	q = &queue{}
 	r.mu.Lock()
 	r.active[id] = q
 	r.mu.Unlock()
-	r.g.Go(func() error {
-		defer r.slots.release()
-		r.work(id, q, t)
+	select {
+	case r.ready <- assignment{id: id, q: q, t: t}: // a free worker took it
 		return nil
-	})
-	return nil
+	case <-r.stop.Done():
+		r.mu.Lock()
+		delete(r.active, id)
+		r.mu.Unlock()
+		return r.stop.Err()
+	}
 }
 
 // work applies t, then the rows queued behind it for the same user.

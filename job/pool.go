@@ -1,9 +1,7 @@
 package job
 
 import (
-	"context"
 	"math"
-	"sync"
 	"time"
 )
 
@@ -20,73 +18,6 @@ const (
 
 // MaxWorkers bounds the pool that --workers auto sizes.
 const MaxWorkers = 512
-
-// gate is a semaphore whose size can change while in use.
-type gate struct {
-	mu      sync.Mutex
-	limit   int
-	used    int
-	waiters []chan struct{}
-}
-
-func newGate(n int) *gate { return &gate{limit: n} }
-
-func (g *gate) acquire(ctx context.Context) error {
-	g.mu.Lock()
-	if g.used < g.limit && len(g.waiters) == 0 {
-		g.used++
-		g.mu.Unlock()
-		return nil
-	}
-	ch := make(chan struct{})
-	g.waiters = append(g.waiters, ch)
-	g.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		for i, w := range g.waiters {
-			if w == ch {
-				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
-				return ctx.Err()
-			}
-		}
-		// Granted while giving up: hand the slot on.
-		g.used--
-		g.grant()
-		return ctx.Err()
-	}
-}
-
-func (g *gate) release() {
-	g.mu.Lock()
-	g.used--
-	g.grant()
-	g.mu.Unlock()
-}
-
-func (g *gate) resize(n int) {
-	g.mu.Lock()
-	g.limit = n
-	g.grant()
-	g.mu.Unlock()
-}
-
-func (g *gate) size() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.limit
-}
-
-func (g *gate) grant() {
-	for g.used < g.limit && len(g.waiters) > 0 {
-		close(g.waiters[0])
-		g.waiters = g.waiters[1:]
-		g.used++
-	}
-}
 
 // sizePool resizes the pool from the latency observed until the run ends.
 func (r *run) sizePool(finished <-chan struct{}) {
@@ -108,8 +39,8 @@ func (r *run) sizePool(finished <-chan struct{}) {
 			continue
 		}
 		n := poolSize(r.lim.Rate(), lat, jitter)
-		if old := r.slots.size(); n != old {
-			r.slots.resize(n)
+		if old := int(r.size.Load()); n != old {
+			r.resize(n)
 			r.Log.Debug().Int("workers", n).Int("was", old).Float64("latency_ms", math.Round(lat*1000)).Msg("pool resized")
 		}
 	}
@@ -143,7 +74,7 @@ func (r *run) progress(finished <-chan struct{}) {
 		done := int(rec + r.skipped.Load())
 		ev := r.Log.Info().Int("done", done).Float64("rows_per_second", math.Round(perSec*10)/10).
 			Int64("requests", r.Client.Requests()).Str("rate_limit", fmtRate(r.lim.lim.Limit())).
-			Int("workers", r.slots.size())
+			Int64("workers", r.size.Load())
 		if r.Total > 0 {
 			ev = ev.Int("total", r.Total)
 			if left := r.Total - done; left > 0 && perSec > 0 {

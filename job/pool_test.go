@@ -1,7 +1,6 @@
 package job
 
 import (
-	"context"
 	"math"
 	"testing"
 )
@@ -21,36 +20,5 @@ func TestPoolSize(t *testing.T) {
 		if got := poolSize(tt.rate, tt.latency, tt.jitter); got != tt.want {
 			t.Errorf("poolSize(%v, %v, %v) = %d, want %d", tt.rate, tt.latency, tt.jitter, got, tt.want)
 		}
-	}
-}
-
-func TestGate(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	g := newGate(1)
-	if err := g.acquire(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() { got <- g.acquire(ctx) }()
-	select {
-	case <-got:
-		t.Fatal("acquired past the limit")
-	default:
-	}
-	g.resize(2) // growing lets the waiter in
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	g.resize(1) // shrinking waits for releases
-	g.release()
-	canceled, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := g.acquire(canceled); err == nil {
-		t.Fatal("acquired while over the new limit")
-	}
-	g.release()
-	if err := g.acquire(ctx); err != nil {
-		t.Fatalf("slot not free after releases: %v", err)
 	}
 }

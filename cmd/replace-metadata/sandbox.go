@@ -69,6 +69,7 @@ func (s *sandbox) seed(path string, f input.Format) error {
 		return &usageError{err}
 	}
 	var seen input.Index
+	defer seen.Close()
 	for {
 		row, err := rows.Next()
 		if errors.Is(err, io.EOF) {

@@ -26,6 +26,7 @@ func validate(cfg config, e env) error {
 	out := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer out.Flush()
 	var index input.Index
+	defer index.Close()
 	var total, invalid, repeats int
 	for {
 		row, err := rows.Next()
