@@ -46,24 +46,36 @@ type Options struct {
 // use. Each result is in the file (the operating system's hands) when
 // Record returns: after SIGKILL, only rows still in flight lack an
 // outcome, and a resumed run sends no row it has a result for.
+//
+// Writes are group commits: a Record that finds another one writing waits
+// for it, then writes everything queued meanwhile in one go, so many
+// workers finishing at once share a write.
 type Writer struct {
 	dir  string
 	opts Options
 	lock *os.File
 
-	mu      sync.Mutex
-	results *os.File
-	resBuf  *bufio.Writer
-	csvw    *gocsv.SafeCSVWriter
-	failed  *os.File
-	failBuf *bufio.Writer
-	one     []Result // Record's batch of one, reused
-	err     error    // the first write error; later writes are dropped
-	dirty   bool     // written since the last sync
+	// mu guards what Record queues and the counts.
+	mu         sync.Mutex
+	queue      []Result
+	queueFail  []byte // failed rows, written before the results that name them
+	queued     uint64 // results ever queued
+	counts     Counts
+	done       bitset // rows with an outcome, from any session of the run
+	failure    bitset // of those, the failed and invalid ones
+	spare      []Result
+	spareFail  []byte
+	lastCommit uint64 // under commitMu
 
-	done    bitset // rows with an outcome, from any session of the run
-	failure bitset // of those, the failed and invalid ones
-	counts  Counts
+	// commitMu is held by the one goroutine writing; it guards the files.
+	commitMu sync.Mutex
+	results  *os.File
+	resBuf   *bufio.Writer
+	csvw     *gocsv.SafeCSVWriter
+	failed   *os.File
+	failBuf  *bufio.Writer
+	err      error // the first write error; later writes are dropped
+	dirty    bool  // written since the last sync
 
 	stop    chan struct{}
 	stopped chan struct{}
@@ -109,8 +121,7 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("run folder: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
-		one: make([]Result, 1)}
+	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{})}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run folder: %w", err)
@@ -161,7 +172,7 @@ func (w *Writer) open() error {
 	if len(w.opts.Header) > 0 {
 		w.failBuf.Write(withNewline(bytes.Clone(w.opts.Header)))
 	}
-	return w.flushLocked()
+	return w.Flush()
 }
 
 // load reads the results of earlier sessions, if any.
@@ -246,43 +257,82 @@ func (w *Writer) Seen(n int, raw []byte) bool {
 	}
 	if w.failure.has(n) {
 		w.mu.Lock()
-		w.writeFailed(raw)
+		w.queueFail = appendLine(w.queueFail, raw)
 		w.mu.Unlock()
 	}
 	return true
 }
 
 // Record writes a row's outcome; raw is the row's input bytes, kept in
-// failed.* when the row failed or was invalid. The failed row is written
-// before the result, so a result on disk always has its failed row too.
+// failed.* when the row failed or was invalid. It returns once the result
+// is written.
 func (w *Writer) Record(r Result, raw []byte) {
 	r.UserID = cleanID(r.UserID)
 	r.ErrorMessage = oneLine(r.ErrorMessage)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if r.Status.Failure() {
-		w.writeFailed(raw)
+		w.queueFail = appendLine(w.queueFail, raw)
 	}
 	w.counts.add(r.Status)
-	if w.err != nil {
-		return
-	}
-	w.one[0] = r
-	if err := gocsv.MarshalCSVWithoutHeaders(w.one, w.csvw); err != nil {
-		w.err = fmt.Errorf("write results: %w", err)
-	}
-	w.flushLocked()
-	w.dirty = true
+	w.queue = append(w.queue, r)
+	w.queued++
+	seq := w.queued
+	w.mu.Unlock()
+	w.commit(seq)
 }
 
-func (w *Writer) writeFailed(raw []byte) {
+// appendLine adds a row's raw bytes as a line; nil (a line too long to
+// keep) adds nothing.
+func appendLine(b, raw []byte) []byte {
 	if raw == nil {
-		return // a line too long to keep
+		return b
 	}
-	w.failBuf.Write(raw)
+	b = append(b, raw...)
 	if !bytes.HasSuffix(raw, []byte("\n")) {
-		w.failBuf.WriteByte('\n')
+		b = append(b, '\n')
 	}
+	return b
+}
+
+// commit writes what is queued, unless a commit since result seq was
+// queued has already written it. Failed rows go before results: a result
+// on disk always has its failed row on disk too.
+func (w *Writer) commit(seq uint64) error {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	if w.lastCommit >= seq && seq > 0 {
+		return w.err
+	}
+	w.mu.Lock()
+	batch, fails, upto := w.queue, w.queueFail, w.queued
+	w.queue, w.queueFail = w.spare[:0], w.spareFail[:0]
+	w.mu.Unlock()
+	w.lastCommit = upto
+	if w.err == nil {
+		w.write(batch, fails)
+	}
+	clear(batch)
+	w.spare, w.spareFail = batch[:0], fails[:0]
+	return w.err
+}
+
+func (w *Writer) write(batch []Result, fails []byte) {
+	w.failBuf.Write(fails) // an error sticks, and Flush returns it
+	if err := w.failBuf.Flush(); err != nil {
+		w.err = fmt.Errorf("write failed rows: %w", err)
+		return
+	}
+	if len(batch) > 0 {
+		if err := gocsv.MarshalCSVWithoutHeaders(batch, w.csvw); err != nil {
+			w.err = fmt.Errorf("write results: %w", err)
+			return
+		}
+	}
+	if err := w.resBuf.Flush(); err != nil {
+		w.err = fmt.Errorf("write results: %w", err)
+		return
+	}
+	w.dirty = true
 }
 
 // Counts returns the outcomes recorded so far, earlier sessions included.
@@ -292,28 +342,8 @@ func (w *Writer) Counts() Counts {
 	return w.counts
 }
 
-// Flush writes every recorded result to the files.
-func (w *Writer) Flush() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.flushLocked()
-}
-
-// flushLocked writes failed rows before results: a result on disk always
-// has its failed row on disk too.
-func (w *Writer) flushLocked() error {
-	if w.err != nil {
-		return w.err
-	}
-	if err := w.failBuf.Flush(); err != nil {
-		w.err = fmt.Errorf("write failed rows: %w", err)
-		return w.err
-	}
-	if err := w.resBuf.Flush(); err != nil {
-		w.err = fmt.Errorf("write results: %w", err)
-	}
-	return w.err
-}
+// Flush writes everything queued to the files.
+func (w *Writer) Flush() error { return w.commit(0) }
 
 // syncer fsyncs the files every SyncInterval while results come in.
 func (w *Writer) syncer() {
@@ -325,10 +355,10 @@ func (w *Writer) syncer() {
 		case <-w.stop:
 			return
 		case <-t.C:
-			w.mu.Lock()
+			w.commitMu.Lock()
 			dirty := w.dirty
 			w.dirty = false
-			w.mu.Unlock()
+			w.commitMu.Unlock()
 			if dirty {
 				// Outside the lock: workers keep recording while the
 				// disk catches up.
