@@ -1,12 +1,10 @@
 package job
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -16,24 +14,16 @@ import (
 
 	"github.com/replace-metadata/replace-metadata/input"
 	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/job/emulator/emulatortest"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
 const testKey = "sk_test_jobtestkey0123456789"
 
-// startEmulator serves an emulator on loopback for the test.
+// startEmulator serves an emulator on loopback that accepts testKey.
 func startEmulator(t testing.TB, cfg emulator.Config) (*emulator.Server, string) {
 	t.Helper()
-	if cfg.Keys == nil {
-		cfg.Keys = []string{testKey}
-	}
-	srv := emulator.New(cfg)
-	url, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, url
+	return emulatortest.Start(t, testKey, cfg)
 }
 
 // memRecorder keeps results in memory and notices a row recorded twice.
@@ -131,38 +121,8 @@ func mustRun(t *testing.T, j *Job, rows input.Reader, rec Recorder) Stats {
 	return st
 }
 
-// sameJSON reports whether a and b are the same JSON for any parser: the
-// same tokens in the same order, strings compared decoded, numbers by
-// their text.
-func sameJSON(a, b []byte) bool {
-	ta, ea := tokens(a)
-	tb, eb := tokens(b)
-	if ea != nil || eb != nil || len(ta) != len(tb) {
-		return false
-	}
-	for i := range ta {
-		if ta[i] != tb[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func tokens(b []byte) ([]string, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var out []string
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fmt.Sprintf("%T:%v", tok, tok))
-	}
-}
+// sameJSON: see emulatortest.SameJSON.
+var sameJSON = emulatortest.SameJSON
 
 // TestReplaceSemantics runs every combination of absent, null and {} for
 // the three fields, plus awkward values, and checks what the emulator

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/job/emulator/emulatortest"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -47,16 +46,7 @@ func TestMain(m *testing.M) {
 // startEmulator serves an emulator on loopback that accepts testKey.
 func startEmulator(t testing.TB, cfg emulator.Config) (*emulator.Server, string) {
 	t.Helper()
-	if cfg.Keys == nil {
-		cfg.Keys = []string{testKey}
-	}
-	srv := emulator.New(cfg)
-	url, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, url
+	return emulatortest.Start(t, testKey, cfg)
 }
 
 // result is what one run of the command did.
@@ -162,32 +152,5 @@ func results(t testing.TB, dir string) map[int]string {
 	return out
 }
 
-// sameJSON reports whether two JSON texts read the same in any parser:
-// the same tokens in order, strings decoded, numbers by their text.
-func sameJSON(a, b []byte) bool {
-	tok := func(x []byte) []string {
-		d := json.NewDecoder(bytes.NewReader(x))
-		d.UseNumber()
-		var out []string
-		for {
-			t, err := d.Token()
-			if errors.Is(err, io.EOF) {
-				return out
-			}
-			if err != nil {
-				return []string{"error: " + err.Error()}
-			}
-			out = append(out, fmt.Sprintf("%T:%v", t, t))
-		}
-	}
-	ta, tb := tok(a), tok(b)
-	if len(ta) != len(tb) {
-		return false
-	}
-	for i := range ta {
-		if ta[i] != tb[i] {
-			return false
-		}
-	}
-	return true
-}
+// sameJSON: see emulatortest.SameJSON.
+var sameJSON = emulatortest.SameJSON
