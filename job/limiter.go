@@ -20,13 +20,16 @@ import (
 // only when 429s keep coming: when the first request sent after a pause
 // is answered 429 again, twice in a row (Retry-After was shorter than
 // Clerk's window), or when one pause gathers a burst of 429s (many
-// requests were in flight over the limit). A lone 429 among successes, as
-// a proxy or another client may cause, pauses but does not cut, so it
-// cannot ratchet the rate down. A cut sets the rate just under what Clerk
-// accepted over the last ten seconds (Clerk's window), pauses included.
+// requests in flight over the limit) while the rate is well above what
+// Clerk accepts. A lone 429 among successes, as a proxy or another client
+// may cause, pauses but does not cut, so it cannot ratchet the rate down;
+// a rate just above the limit is left to the pauses, which then cost a
+// few 429s a window and no throughput. A cut sets the rate just under
+// what Clerk accepted in its current 10 s window (or over the run of
+// requests since the last pause, for servers with shorter windows).
 // After ten quiet seconds the rate creeps back up by a small step every
-// five seconds. A --rate above the server's limit so settles a few
-// percent under it, with few 429s.
+// five seconds. A --rate above the server's limit so settles at it, with
+// few 429s.
 type Limiter struct {
 	lim *rate.Limiter
 	max rate.Limit // the configured rate
@@ -45,6 +48,16 @@ type Limiter struct {
 	lastRaise  time.Time
 	accepted   window
 	cuts       int
+
+	// The run of requests between two pauses ends with the first 429; what
+	// Clerk accepted over it, spread over it plus the wait Clerk asked
+	// for, is its limit as seen by that run: Clerk's window ends, or its
+	// oldest request leaves it, Retry-After from now.
+	acceptedTotal int64
+	burstBase     int64      // acceptedTotal when the current run began
+	burstStart    time.Time  // when it began: the start, or the end of a pause
+	burstRate     float64    // the limit the last run showed, per second
+	ceiling       rate.Limit // just over the limit last measured
 }
 
 // Tuning of the limiter; see Limiter.
@@ -57,6 +70,8 @@ const (
 	minRate       = 0.5
 	settlePeriod  = 2 * time.Second
 	burstCut      = 3
+	overshoot     = 1.1
+	forgetLimit   = time.Minute
 	strikesCut    = 2
 	maxRetryAfter = 2 * time.Minute
 )
@@ -73,13 +88,14 @@ func NewLimiter(perSecond float64, now func() time.Time, log zerolog.Logger) *Li
 	}
 	t := now()
 	return &Limiter{
-		lim:       rate.NewLimiter(limit, 1),
-		max:       limit,
-		now:       now,
-		log:       log,
-		start:     t,
-		lastRaise: t,
-		probed:    true,
+		lim:        rate.NewLimiter(limit, 1),
+		max:        limit,
+		now:        now,
+		log:        log,
+		start:      t,
+		lastRaise:  t,
+		probed:     true,
+		burstStart: t,
 	}
 }
 
@@ -137,6 +153,7 @@ func (l *Limiter) Observe(sent time.Time, status int, retryAfter time.Duration) 
 	}
 	if status != 429 {
 		l.accepted.add(now)
+		l.acceptedTotal++
 		if probe {
 			l.strikes = 0
 		}
@@ -147,26 +164,54 @@ func (l *Limiter) Observe(sent time.Time, status int, retryAfter time.Duration) 
 	if probe {
 		l.strikes++
 	}
+	retryAfter = min(max(retryAfter, time.Second), maxRetryAfter)
 	if now.Before(l.pauseUntil) {
 		l.burst++
 	} else {
+		// A new pause: the run of requests since the last one is over.
+		// Retry-After comes in whole seconds, rounded up: take half a
+		// second back.
+		span := now.Sub(l.burstStart) + retryAfter - time.Second/2
+		l.burstRate = float64(l.acceptedTotal-l.burstBase) / max(span.Seconds(), 0.5)
+		l.burstBase = l.acceptedTotal
+		l.burstStart = now.Add(retryAfter)
 		l.pauseFrom, l.burst, l.probed = now, 1, false
 	}
-	retryAfter = min(max(retryAfter, time.Second), maxRetryAfter)
 	if until := now.Add(retryAfter); until.After(l.pauseUntil) {
 		l.pauseUntil = until
 	}
-	if (l.burst >= burstCut || l.strikes >= strikesCut) && !now.Before(l.settleTill) {
-		l.cut(now, retryAfter)
+	if now.Before(l.settleTill) {
+		return
+	}
+	switch {
+	case l.burst >= burstCut:
+		// Many requests in flight met the limit at once. Clerk's window
+		// is 10 s and frees up Retry-After from now, so what it accepted
+		// since the window began is the limit; a run shorter than that
+		// measures a server with shorter windows. Take the larger.
+		// (Retry-After is rounded up to whole seconds: half a second back.)
+		inWindow := float64(l.accepted.countSince(now, clerkWindow-retryAfter+time.Second/2)) / clerkWindow.Seconds()
+		l.cut(now, retryAfter, max(inWindow, l.burstRate))
+	case l.strikes >= strikesCut:
+		// Retry-After keeps proving too short, so runs are too short to
+		// measure: take what Clerk accepted over its 10 s window.
+		span := min(now.Sub(l.start), clerkWindow)
+		l.cut(now, retryAfter, float64(l.accepted.count(now))/max(span.Seconds(), 1))
 	}
 }
 
-func (l *Limiter) cut(now time.Time, pause time.Duration) {
+func (l *Limiter) cut(now time.Time, pause time.Duration, accepted float64) {
+	cur := l.lim.Limit()
+	l.ceiling = rate.Limit(accepted * overshoot)
+	if l.strikes < strikesCut && float64(cur) < accepted*overshoot {
+		// Only a little above the limit: each window fills up just before
+		// it ends and the pause covers the rest; a cut would waste more
+		// than the few 429s cost. And with a 429 every window, the rate
+		// is not raised further.
+		return
+	}
 	l.settleTill = l.pauseUntil.Add(settlePeriod)
 	l.strikes, l.burst = 0, 0
-	span := min(now.Sub(l.start), clerkWindow)
-	accepted := float64(l.accepted.count(now)) / max(span.Seconds(), 1)
-	cur := l.lim.Limit()
 	next := rate.Limit(math.Max(minRate, accepted*cutMargin))
 	if next >= cur {
 		// Clerk accepted more than we send now: the 429s come from
@@ -187,6 +232,14 @@ func (l *Limiter) maybeRaise(now time.Time) {
 	}
 	l.lastRaise = now
 	next := min(rate.Limit(float64(cur)*raiseStep), l.max)
+	if l.ceiling > 0 && now.Sub(l.last429) < forgetLimit {
+		// Clerk's limit was measured not long ago: no higher than just
+		// over it.
+		next = min(next, max(cur, l.ceiling))
+	}
+	if next == cur {
+		return
+	}
 	if l.max == rate.Inf && l.cuts > 0 && now.Sub(l.last429) > 10*quietPeriod {
 		next = rate.Inf // long quiet: whatever limited us has gone
 	}
@@ -225,6 +278,22 @@ func (w *window) add(t time.Time) {
 		w.stamp[i], w.buckets[i] = slot, 0
 	}
 	w.buckets[i]++
+}
+
+// countSince counts the events of the last d (at most the window).
+func (w *window) countSince(t time.Time, d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	slot := t.UnixMilli() / 100
+	back := min(int64(d/(100*time.Millisecond)), int64(len(w.buckets)))
+	n := 0
+	for i, s := range w.stamp {
+		if slot-s < back {
+			n += w.buckets[i]
+		}
+	}
+	return n
 }
 
 func (w *window) count(t time.Time) int {
