@@ -462,7 +462,7 @@ func judge(resp *Response) verdict {
 	switch s := resp.Status; {
 	case resp.OK():
 		return done
-	case resp.Code == CodeRedirect:
+	case resp.Code == CodeRedirect, resp.Code == input.CodeInvalidUserID:
 		return permanent
 	case s == 0, s == 408, s == 429, s >= 500 && s != 501 && s != 505:
 		return retryable

@@ -106,7 +106,7 @@ func TestPathSafe(t *testing.T) {
 	c := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey})
 	for _, id := range []string{"user_1/../x", "user_1?a=1", "..", "user_1%2F", ""} {
 		resp := c.ReplaceMetadata(context.Background(), &input.Row{UserID: id, Public: json.RawMessage("{}")})
-		if resp.OK() || resp.Code != input.CodeInvalidUserID {
+		if resp.OK() || resp.Code != input.CodeInvalidUserID || judge(&resp) != permanent {
 			t.Errorf("%q: %+v", id, resp)
 		}
 	}
