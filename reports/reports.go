@@ -12,7 +12,6 @@
 package reports
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 	"unicode"
@@ -87,11 +86,4 @@ func (b *bitset) set(i int) {
 
 func (b bitset) has(i int) bool {
 	return i/64 < len(b) && b[i/64]&(1<<(i%64)) != 0
-}
-
-func withNewline(b []byte) []byte {
-	if bytes.HasSuffix(b, []byte("\n")) {
-		return b
-	}
-	return append(b, '\n')
 }

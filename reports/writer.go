@@ -170,7 +170,7 @@ func (w *Writer) open() error {
 	}
 	w.failBuf = bufio.NewWriterSize(failed, 64<<10)
 	if len(w.opts.Header) > 0 {
-		w.failBuf.Write(withNewline(bytes.Clone(w.opts.Header)))
+		w.failBuf.Write(appendLine(nil, w.opts.Header))
 	}
 	return w.Flush()
 }
@@ -396,6 +396,3 @@ func (w *Writer) closeFiles() error {
 	}
 	return err
 }
-
-// Dir returns the run folder.
-func (w *Writer) Dir() string { return w.dir }
