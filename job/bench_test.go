@@ -13,8 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/replace-metadata/replace-metadata/clerkapi"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/input"
-	"github.com/replace-metadata/replace-metadata/job/emulator"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -109,7 +110,7 @@ func BenchmarkBareLoop(b *testing.B) {
 						req, _ := http.NewRequestWithContext(ctx, http.MethodPut, paths[i], bytes.NewReader(bodies[i]))
 						req.Header.Set("Authorization", "Bearer "+benchKey)
 						req.Header.Set("Content-Type", "application/json")
-						req.Header.Set("Clerk-API-Version", APIVersion)
+						req.Header.Set("Clerk-API-Version", clerkapi.APIVersion)
 						req.Header.Set("User-Agent", "replace-metadata/bench")
 						resp, err := client.Do(req)
 						if err == nil {
@@ -139,11 +140,12 @@ func BenchmarkBareLoop(b *testing.B) {
 type nopRecorder struct{ n atomic.Int64 }
 
 func (r *nopRecorder) Seen(int, []byte) bool { return false }
-func (r *nopRecorder) Record(res reports.Result, _ []byte) {
+func (r *nopRecorder) Record(res reports.Result, _ []byte) error {
 	if res.Status != reports.Succeeded {
 		panic(fmt.Sprintf("row %d: %s %s", res.Row, res.ErrorCode, res.ErrorMessage))
 	}
 	r.n.Add(1)
+	return nil
 }
 
 // BenchmarkJob is the job doing the bare loop's work: the same rows read
@@ -169,11 +171,11 @@ func BenchmarkJob(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					rec, check, closeRec = rw, func() int { return rw.Counts().Succeeded }, rw.Close
+					rec, check, closeRec = rw, func() int { return rw.Counts()[reports.Succeeded] }, rw.Close
 				}
 				j := &Job{
-					Client: NewClient(ClientOptions{BaseURL: url, Key: benchKey, UserAgent: "replace-metadata/bench",
-						HTTP: NewHTTPClient(w)}),
+					Client: clerkapi.NewClient(clerkapi.ClientOptions{BaseURL: url, Key: benchKey, UserAgent: "replace-metadata/bench",
+						HTTP: clerkapi.NewHTTPClient(w)}),
 					Log:     zerolog.Nop(),
 					Options: Options{Workers: w, MaxAttempts: 5, Timeout: 10 * time.Second},
 				}

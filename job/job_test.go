@@ -12,9 +12,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/replace-metadata/replace-metadata/clerkapi"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator/emulatortest"
 	"github.com/replace-metadata/replace-metadata/input"
-	"github.com/replace-metadata/replace-metadata/job/emulator"
-	"github.com/replace-metadata/replace-metadata/job/emulator/emulatortest"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -45,7 +46,7 @@ func (m *memRecorder) Seen(n int, _ []byte) bool {
 	return m.prior[n]
 }
 
-func (m *memRecorder) Record(r reports.Result, _ []byte) {
+func (m *memRecorder) Record(r reports.Result, _ []byte) error {
 	m.mu.Lock()
 	if _, dup := m.results[r.Row]; dup || m.prior[r.Row] {
 		m.twice = append(m.twice, r.Row)
@@ -57,6 +58,7 @@ func (m *memRecorder) Record(r reports.Result, _ []byte) {
 	if hook != nil {
 		hook(n)
 	}
+	return nil
 }
 
 // resume makes a recorder for the next session: everything recorded so far
@@ -103,7 +105,7 @@ func newJob(url string, o Options) *Job {
 		o.Backoff = 20 * time.Millisecond
 	}
 	return &Job{
-		Client:  NewClient(ClientOptions{BaseURL: url, Key: testKey, UserAgent: "replace-metadata/test"}),
+		Client:  clerkapi.NewClient(clerkapi.ClientOptions{BaseURL: url, Key: testKey, UserAgent: "replace-metadata/test"}),
 		Log:     zerolog.Nop(),
 		Options: o,
 	}

@@ -23,7 +23,7 @@ const MaxWorkers = 512
 func (r *run) sizePool(finished <-chan struct{}) {
 	t := time.NewTicker(autoEvery)
 	defer t.Stop()
-	first := r.first // the first answer gives the first latency: size at once
+	first := r.policy.first // the first answer gives the first latency: size at once
 	for {
 		select {
 		case <-finished:
@@ -32,16 +32,14 @@ func (r *run) sizePool(finished <-chan struct{}) {
 			first = nil
 		case <-t.C:
 		}
-		r.latencyMu.Lock()
-		lat, jitter := r.latency, r.latencyJitter
-		r.latencyMu.Unlock()
+		lat, jitter := r.policy.latencies()
 		if lat == 0 {
 			continue
 		}
-		n := poolSize(r.lim.Rate(), lat, jitter)
-		if old := int(r.size.Load()); n != old {
-			r.resize(n)
-			r.Log.Debug().Int("workers", n).Int("was", old).Float64("latency_ms", math.Round(lat*1000)).Msg("pool resized")
+		n := poolSize(r.policy.lim.Rate(), lat, jitter)
+		if old := r.sched.Size(); n != old {
+			r.sched.Resize(n)
+			r.log.Debug().Int("workers", n).Int("was", old).Float64("latency_ms", math.Round(lat*1000)).Msg("pool resized")
 		}
 	}
 }
@@ -54,33 +52,4 @@ func poolSize(rate, latency, jitter float64) int {
 	}
 	n := int(math.Ceil(rate*(latency+3*jitter)*1.2)) + 2
 	return min(max(n, autoMin), autoMax)
-}
-
-// progress logs how far the run is, every Options.Progress.
-func (r *run) progress(finished <-chan struct{}) {
-	t := time.NewTicker(r.Progress)
-	defer t.Stop()
-	last, lastAt := int64(0), r.Now()
-	for {
-		select {
-		case <-finished:
-			return
-		case <-t.C:
-		}
-		now := r.Now()
-		rec := r.recorded.Load()
-		perSec := float64(rec-last) / now.Sub(lastAt).Seconds()
-		last, lastAt = rec, now
-		done := int(rec + r.skipped.Load())
-		ev := r.Log.Info().Int("done", done).Float64("rows_per_second", math.Round(perSec*10)/10).
-			Int64("requests", r.Client.Requests()).Str("rate_limit", fmtRate(r.lim.lim.Limit())).
-			Int64("workers", r.size.Load())
-		if r.Total > 0 {
-			ev = ev.Int("total", r.Total)
-			if left := r.Total - done; left > 0 && perSec > 0 {
-				ev = ev.Str("eta", time.Duration(float64(left)/perSec*float64(time.Second)).Round(time.Second).String())
-			}
-		}
-		ev.Msg("progress")
-	}
 }

@@ -85,9 +85,7 @@ func Merge(runDir string) (*Totals, error) {
 			t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
 		}
 		t.Total += s.Total
-		t.Succeeded += s.Succeeded
-		t.Failed += s.Failed
-		t.Invalid += s.Invalid
+		t.Counts.Add(s.Counts)
 		t.Duplicates += s.Duplicates
 		t.Requests += s.Requests
 		t.Retries += s.Retries
@@ -117,7 +115,7 @@ func Merge(runDir string) (*Totals, error) {
 		if err := t.mergeFailed(); err != nil {
 			return nil, err
 		}
-	} else if t.Failed+t.Invalid > 0 {
+	} else if t.Counts.Failures() > 0 {
 		t.FailedFile = filepath.Join(runDir, FailedFile(t.Format))
 	}
 	return t, nil

@@ -17,7 +17,7 @@ func writeShard(t *testing.T, runDir string, i, n int, format, header string, fa
 	dir := filepath.Join(runDir, fmt.Sprintf("shard-%d-of-%d", i, n))
 	w := mustOpen(t, dir, Options{Format: format, Header: []byte(header)})
 	row := 1
-	for range sum.Succeeded {
+	for range sum.Counts[Succeeded] {
 		w.Record(Result{Row: row, Status: Succeeded}, []byte("ok"))
 		row++
 	}
@@ -29,8 +29,8 @@ func writeShard(t *testing.T, runDir string, i, n int, format, header string, fa
 		t.Fatal(err)
 	}
 	sum.RunID, sum.Format, sum.Input = "run1", format, "in."+format
-	sum.Invalid = len(failed)
-	sum.Total = sum.Succeeded + sum.Invalid
+	sum.Counts[Invalid] = len(failed)
+	sum.Total = sum.Counts.Total()
 	if err := WriteSummary(dir, sum); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestMergeCSV(t *testing.T) {
 		if n := strings.Count(got, "user_id,public_metadata"); n != 1 {
 			t.Errorf("header %d times", n)
 		}
-		if tot.Total != 18 || tot.Succeeded != 15 || tot.Invalid != 3 || tot.Failed != 0 ||
+		if tot.Total != 18 || tot.Counts[Succeeded] != 15 || tot.Counts[Invalid] != 3 || tot.Counts[Failed] != 0 ||
 			tot.Requests != 15 || tot.Retries != 3 || tot.RateLimited != 3 {
 			t.Errorf("totals %+v", tot.Summary)
 		}
@@ -151,7 +151,7 @@ func TestMergeOneRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tot.Shards) != 1 || tot.Total != 1 || tot.Failed != 1 || tot.ExitCode != 1 || !tot.Complete {
+	if len(tot.Shards) != 1 || tot.Total != 1 || tot.Counts[Failed] != 1 || tot.ExitCode != 1 || !tot.Complete {
 		t.Errorf("totals %+v", tot)
 	}
 	if tot.FailedFile != filepath.Join(dir, "failed.ndjson") {

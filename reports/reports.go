@@ -1,8 +1,9 @@
 // Package reports records what happened to every input row of a run, in the
 // run's folder:
 //
-//   - results.csv: one line per row with an outcome, appended as rows finish
-//     and flushed in small batches, so a crash loses at most the last batch;
+//   - results.csv: one line per row with an outcome, written before the
+//     call that records it returns (group commit), so a crash loses only
+//     the rows still in flight;
 //   - failed.csv or failed.ndjson: the failed and invalid rows verbatim, in
 //     the input's format, ready to be the input of another run;
 //   - summary.json: the counts and timings, rewritten atomically.
@@ -16,19 +17,6 @@ import (
 	"strings"
 	"unicode"
 )
-
-// Status is a row's outcome.
-type Status string
-
-// The outcomes of a row.
-const (
-	Succeeded Status = "succeeded"
-	Failed    Status = "failed"
-	Invalid   Status = "invalid"
-)
-
-// Failure reports whether rows with this status belong in failed.*.
-func (s Status) Failure() bool { return s == Failed || s == Invalid }
 
 // Result is one row's outcome: a line of results.csv.
 type Result struct {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +23,10 @@ type Summary struct {
 	// Total is the number of input rows when known (the whole input was
 	// read, or counted before the run), else the rows read so far.
 	Total int `json:"total"`
-	Counts
-	Duplicates int `json:"duplicates"`
+	// Counts are the rows by outcome; summary.json lists them beside
+	// total, one key per status.
+	Counts     Counts `json:"-"`
+	Duplicates int    `json:"duplicates"`
 	// Complete is true once every input row has an outcome.
 	Complete bool `json:"complete"`
 
@@ -41,6 +44,58 @@ type Summary struct {
 	ExitCode int `json:"exit_code"`
 	// Stopped says why the run ended before every row had an outcome.
 	Stopped string `json:"stopped,omitempty"`
+}
+
+// summaryFields is Summary without its JSON methods.
+type summaryFields Summary
+
+// MarshalJSON writes the summary with its counts flattened in after total.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(summaryFields(s))
+	if err != nil {
+		return nil, err
+	}
+	c, _ := s.Counts.MarshalJSON()
+	at, err := afterMember(b, "total")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(c)+1)
+	out = append(out, b[:at]...)
+	out = append(out, ',')
+	out = append(out, c[1:len(c)-1]...)
+	return append(out, b[at:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Summary) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, (*summaryFields)(s)); err != nil {
+		return err
+	}
+	return s.Counts.UnmarshalJSON(b)
+}
+
+// afterMember returns the offset just past the value of the top-level
+// member key of the JSON object b.
+func afterMember(b []byte, key string) (int, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // {
+		return 0, err
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return 0, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return 0, err
+		}
+		if k == key {
+			return int(dec.InputOffset()), nil
+		}
+	}
+	return 0, fmt.Errorf("no %q in %s", key, b)
 }
 
 // WriteSummary writes dir/summary.json atomically: readers see the old or
@@ -88,3 +143,46 @@ func ReadSummary(dir string) (*Summary, error) {
 	}
 	return &s, nil
 }
+
+// Exit codes of a run (and of the command).
+const (
+	ExitOK      = 0 // every row succeeded
+	ExitRows    = 1 // finished, with rows whose outcome fails the run
+	ExitUsage   = 2 // usage, config or input header error: nothing sent
+	ExitStopped = 3 // stopped before every row had an outcome: resumable
+)
+
+// End is what the end of a session tells Settle.
+type End struct {
+	// Rows is the number of input rows (of this shard) read.
+	Rows int
+	// EOF is set when the whole input was read.
+	EOF bool
+	// Unresolved counts rows read that were left without an outcome.
+	Unresolved int
+	// Stopped says why the session ended early ("": it did not).
+	Stopped string
+}
+
+// Settle decides what the end of a session means for the run: its total,
+// whether every row has an outcome, and its exit code.
+func (s *Summary) Settle(e End) {
+	if e.EOF {
+		s.Total = e.Rows
+	} else {
+		s.Total = max(s.Total, s.Counts.Total())
+	}
+	s.Stopped = e.Stopped
+	s.Complete = e.EOF && e.Stopped == "" && e.Unresolved == 0
+	switch {
+	case !s.Complete:
+		s.ExitCode = ExitStopped
+	case s.Counts.FailRun():
+		s.ExitCode = ExitRows
+	default:
+		s.ExitCode = ExitOK
+	}
+}
+
+// Left returns how many rows have no outcome yet, as far as is known.
+func (s *Summary) Left() int { return max(s.Total-s.Counts.Total(), 0) }

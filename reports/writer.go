@@ -81,27 +81,6 @@ type Writer struct {
 	stopped chan struct{}
 }
 
-// Counts are the outcomes recorded so far, over every session of the run.
-type Counts struct {
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
-	Invalid   int `json:"invalid"`
-}
-
-// Total returns the number of rows with an outcome.
-func (c Counts) Total() int { return c.Succeeded + c.Failed + c.Invalid }
-
-func (c *Counts) add(s Status) {
-	switch s {
-	case Succeeded:
-		c.Succeeded++
-	case Failed:
-		c.Failed++
-	case Invalid:
-		c.Invalid++
-	}
-}
-
 // ErrLocked means another process is writing the same run folder.
 var ErrLocked = errors.New("another process is using this run folder")
 
@@ -216,7 +195,7 @@ func (w *Writer) load(path string) error {
 		if r.Status.Failure() {
 			w.failure.set(r.Row)
 		}
-		w.counts.add(r.Status)
+		w.counts[r.Status]++
 	}
 }
 
@@ -265,20 +244,22 @@ func (w *Writer) Seen(n int, raw []byte) bool {
 
 // Record writes a row's outcome; raw is the row's input bytes, kept in
 // failed.* when the row failed or was invalid. It returns once the result
-// is written.
-func (w *Writer) Record(r Result, raw []byte) {
+// is written, or with the error that kept it (or an earlier one) from the
+// file: once a write has failed, nothing more is written, so the files
+// never hold a result whose failed row or predecessors are missing.
+func (w *Writer) Record(r Result, raw []byte) error {
 	r.UserID = cleanID(r.UserID)
 	r.ErrorMessage = oneLine(r.ErrorMessage)
 	w.mu.Lock()
 	if r.Status.Failure() {
 		w.queueFail = appendLine(w.queueFail, raw)
 	}
-	w.counts.add(r.Status)
+	w.counts[r.Status]++
 	w.queue = append(w.queue, r)
 	w.queued++
 	seq := w.queued
 	w.mu.Unlock()
-	w.commit(seq)
+	return w.commit(seq)
 }
 
 // appendLine adds a row's raw bytes as a line; nil (a line too long to
@@ -310,6 +291,15 @@ func (w *Writer) commit(seq uint64) error {
 	w.lastCommit = upto
 	if w.err == nil {
 		w.write(batch, fails)
+	}
+	if w.err != nil && len(batch) > 0 {
+		// These results are not (all) on disk: the counts say what is,
+		// and a resumed run reads the file for the rest.
+		w.mu.Lock()
+		for _, r := range batch {
+			w.counts[r.Status]--
+		}
+		w.mu.Unlock()
 	}
 	clear(batch)
 	w.spare, w.spareFail = batch[:0], fails[:0]

@@ -1,4 +1,4 @@
-// Command clerk-emulator serves the Clerk Backend API emulator (package job/emulator) out of
+// Command clerk-emulator serves the Clerk Backend API emulator (package clerkapi/emulator) out of
 // process, for benchmarks and manual testing. It prints "listening on <base URL>" once it
 // accepts connections, serves until SIGINT or SIGTERM, and then prints its stats as JSON on
 // stderr.
@@ -19,7 +19,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 )
 
 func TestParseFlags(t *testing.T) {

@@ -10,15 +10,16 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/replace-metadata/replace-metadata/job"
+	"github.com/replace-metadata/replace-metadata/clerkapi"
+	"github.com/replace-metadata/replace-metadata/reports"
 )
 
-// Exit codes.
+// Exit codes: see reports.Settle.
 const (
-	exitOK      = 0 // every row succeeded
-	exitRows    = 1 // finished, with failed or invalid rows
-	exitUsage   = 2 // usage, config or input header error: nothing sent
-	exitAborted = 3 // stopped before every row had an outcome
+	exitOK      = reports.ExitOK
+	exitRows    = reports.ExitRows
+	exitUsage   = reports.ExitUsage
+	exitAborted = reports.ExitStopped
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -42,7 +43,7 @@ func toolVersion() string {
 }
 
 func userAgent() string {
-	return fmt.Sprintf("replace-metadata/%s clerk-sdk-go/%s", toolVersion(), job.SDKVersion)
+	return fmt.Sprintf("replace-metadata/%s clerk-sdk-go/%s", toolVersion(), clerkapi.SDKVersion)
 }
 
 // env is what the command gets from its process.
@@ -50,9 +51,15 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// dir is the working directory relative paths are taken from ("": the
+	// process's own), so tests run the command in process, in a folder.
+	dir string
 	// kill is closed on a second signal: cancel requests in flight now.
 	kill <-chan struct{}
 }
+
+// path returns p taken from the working directory.
+func (e env) path(p string) string { return inDir(e.dir, p) }
 
 // exitError carries an exit code; a nil err means nothing more to print.
 type exitError struct {
@@ -98,7 +105,7 @@ func run(ctx context.Context, args []string, e env) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run", "validate":
-		cfg, err := loadConfig(newFlagSet(), rest, e.getenv)
+		cfg, err := loadConfig(newFlagSet(), rest, e.getenv, e.dir)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(e.stdout, usage())
 			return nil
@@ -114,7 +121,7 @@ func run(ctx context.Context, args []string, e env) error {
 		return reportCmd(rest, e)
 	case "version", "--version", "-version":
 		fmt.Fprintf(e.stdout, "replace-metadata %s (clerk-sdk-go %s, Clerk API %s, %s)\n",
-			toolVersion(), job.SDKVersion, job.APIVersion, runtime.Version())
+			toolVersion(), clerkapi.SDKVersion, clerkapi.APIVersion, runtime.Version())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage())

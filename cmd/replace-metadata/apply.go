@@ -2,271 +2,16 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/replace-metadata/replace-metadata/input"
-	"github.com/replace-metadata/replace-metadata/job"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
-
-// apply is the run command: it applies the input to Clerk and writes the
-// run folder. The run folder's path is the last line on stdout.
-func apply(ctx context.Context, cfg config, e env) error {
-	sec := &secrets{}
-	stdout := &scrubbed{w: e.stdout, s: sec}
-	stderr := &scrubbed{w: e.stderr, s: sec}
-	err := applyScrubbed(ctx, cfg, e, sec, stdout, stderr)
-	if err == nil {
-		return nil
-	}
-	// No error leaves with the key in it, whatever produced it.
-	var ee *exitError
-	var ue *usageError
-	code := exitAborted
-	switch {
-	case errors.As(err, &ee):
-		if ee.err == nil {
-			return err
-		}
-		code = ee.code
-	case errors.As(err, &ue):
-		code = exitUsage
-	}
-	return &exitError{code: code, err: errors.New(string(sec.scrub([]byte(err.Error()))))}
-}
-
-func applyScrubbed(ctx context.Context, cfg config, e env, sec *secrets, stdout, stderr *scrubbed) error {
-	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
-		return err
-	}
-	src, err := openSource(cfg, e.stdin, true)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-
-	runID := cfg.RunID
-	if runID == "" {
-		runID = time.Now().UTC().Format("20060102T150405Z")
-	}
-	if !runIDRE.MatchString(runID) || strings.Contains(runID, "..") {
-		return usagef("run id %q: use letters, digits, '.', '_' and '-' (it names a folder)", runID)
-	}
-	dir := filepath.Join(cfg.ReportDir, runID)
-	if cfg.ShardCount > 1 {
-		dir = filepath.Join(dir, fmt.Sprintf("shard-%d-of-%d", cfg.ShardIndex, cfg.ShardCount))
-	}
-	prev, err := reports.ReadSummary(dir)
-	if err != nil {
-		return &usageError{err}
-	}
-	if err := checkResume(prev, src, cfg.Force, runID); err != nil {
-		return err
-	}
-
-	// The key and the server: a sandbox brings its own.
-	var key, apiURL, keyKind string
-	var sandbox *sandbox
-	if cfg.Sandbox {
-		sandbox, err = startSandbox(cfg, src)
-		if err != nil {
-			return err
-		}
-		defer sandbox.Close()
-		key, apiURL, keyKind = sandbox.key, sandbox.url, "sandbox"
-	} else {
-		key, err = secretKey(cfg, e.getenv)
-		if err != nil {
-			return err
-		}
-		u, err := job.CheckBaseURL(cfg.APIURL, cfg.AllowInsecureHTTP)
-		if err != nil {
-			return &usageError{err}
-		}
-		apiURL, keyKind = u.String(), "test"
-		if strings.HasPrefix(key, "sk_live_") {
-			keyKind = "live"
-		}
-	}
-	sec.add(key)
-
-	rows, err := input.Open(src.r, src.name, src.format)
-	if err != nil {
-		return &usageError{err}
-	}
-	if keyKind == "live" && !cfg.Yes {
-		if err := confirm(e, src, apiURL); err != nil {
-			return err
-		}
-	}
-	w, err := reports.Open(dir, reports.Options{
-		Format: string(src.format),
-		Header: input.Header(rows),
-	})
-	if errors.Is(err, reports.ErrLocked) {
-		// Another process has the run (a pod not yet gone): nothing was
-		// sent, and a later attempt will resume it.
-		return &exitError{code: exitAborted, err: fmt.Errorf("run %s: %w; try again once it has stopped", runID, err)}
-	}
-	if err != nil {
-		return &usageError{err}
-	}
-
-	total := src.rows
-	if cfg.ShardCount > 1 && total > 0 {
-		total = (total + cfg.ShardCount - 1) / cfg.ShardCount // an estimate
-	}
-	start := time.Now()
-	sum := reports.Summary{
-		RunID: runID, ToolVersion: toolVersion(), Input: cfg.Input, Format: string(src.format),
-		InputSHA256: src.sha256, Total: total, Start: start.UTC(), Sessions: 1,
-	}
-	var prevRequests, prevRetries, prevLimited int64
-	if prev != nil {
-		sum.Sessions = prev.Sessions + 1
-		prevRequests, prevRetries, prevLimited = prev.Requests, prev.Retries, prev.RateLimited
-	}
-	logStart(log, cfg, runID, dir, apiURL, keyKind, src, prev != nil, w.Counts())
-	sum.Counts = w.Counts()
-	if err := reports.WriteSummary(dir, sum); err != nil {
-		w.Close()
-		return &usageError{err}
-	}
-
-	if cfg.Deadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(ctx, start.Add(time.Duration(cfg.Deadline)),
-			fmt.Errorf("the run's deadline (%v) passed", time.Duration(cfg.Deadline)))
-		defer cancel()
-	}
-	client := job.NewClient(job.ClientOptions{
-		BaseURL: apiURL, Key: key, UserAgent: userAgent(),
-		HTTP: job.NewHTTPClient(max(int(cfg.Workers), job.MaxWorkers)),
-	})
-	jlog := log.With().Str("input", src.name).Logger()
-	// Clerk's limit is the instance's, not a pod's: shards share the rate.
-	rate := float64(cfg.Rate) / float64(cfg.ShardCount)
-	limiter := job.NewLimiter(rate, nil, jlog)
-	j := &job.Job{
-		Client:  client,
-		Limiter: limiter,
-		Log:     jlog,
-		Options: job.Options{
-			Rate: rate, Workers: int(cfg.Workers), MaxAttempts: cfg.MaxAttempts,
-			Timeout: time.Duration(cfg.Timeout), Grace: time.Duration(cfg.Grace), Breaker: cfg.Breaker,
-			RejectDuplicates: cfg.RejectDuplicates,
-			Shard:            job.Shard{Index: cfg.ShardIndex, Count: cfg.ShardCount},
-			Total:            total, Progress: time.Duration(cfg.Progress), Kill: e.kill,
-		},
-	}
-	pushes := startMetrics(ctx, cfg, log, runID, start, w, j)
-
-	// Keep summary.json current while the run goes.
-	stopSummaries := make(chan struct{})
-	summariesDone := make(chan struct{})
-	go func() {
-		defer close(summariesDone)
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSummaries:
-				return
-			case <-t.C:
-				s := sum
-				s.Counts = w.Counts()
-				s.Requests = prevRequests + client.Requests()
-				s.End = time.Now().UTC()
-				reports.WriteSummary(dir, s)
-			}
-		}
-	}()
-
-	st, runErr := j.Run(ctx, rows, w)
-	close(stopSummaries)
-	<-summariesDone
-	closeErr := w.Close()
-
-	end := time.Now()
-	sum.Counts = w.Counts()
-	sum.Duplicates = st.Duplicates
-	sum.Complete = runErr == nil && st.EOF && st.Skipped+st.Recorded == st.Rows
-	if st.EOF {
-		sum.Total = st.Rows
-	} else {
-		sum.Total = max(sum.Total, sum.Counts.Total())
-	}
-	sum.InputSHA256 = src.digest(st.EOF)
-	sum.Requests = prevRequests + st.Requests
-	sum.Retries = prevRetries + st.Retries
-	sum.RateLimited = prevLimited + st.RateLimited
-	sum.End = end.UTC()
-	sum.ElapsedSeconds = round(end.Sub(start).Seconds(), 3)
-	if secs := end.Sub(start).Seconds(); secs > 0 {
-		sum.AchievedRate = round(float64(st.Requests)/secs, 2)
-	}
-	code := exitOK
-	switch {
-	case runErr != nil || closeErr != nil || !sum.Complete:
-		code = exitAborted
-	case sum.Failed+sum.Invalid > 0:
-		code = exitRows
-	}
-	sum.ExitCode = code
-	if runErr != nil {
-		sum.Stopped = runErr.Error()
-	}
-	if sandbox != nil {
-		if err := sandbox.dump(filepath.Join(dir, "sandbox-users.ndjson")); err != nil {
-			log.Warn().Err(err).Msg("could not write the sandbox's final users")
-		}
-	}
-	if err := reports.WriteSummary(dir, sum); err != nil && closeErr == nil {
-		closeErr = err
-	}
-	pushes.finish(sum)
-
-	ev := log.Info()
-	if code != exitOK {
-		ev = log.Warn()
-	}
-	ev.Int("total", sum.Total).Int("succeeded", sum.Succeeded).Int("failed", sum.Failed).
-		Int("invalid", sum.Invalid).Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
-		Int64("requests", st.Requests).Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
-		Float64("elapsed_seconds", sum.ElapsedSeconds).Float64("achieved_rate", sum.AchievedRate).
-		Int("exit_code", code).Str("run_dir", dir).Msg("run finished")
-	fmt.Fprintln(stdout, dir)
-
-	switch {
-	case closeErr != nil:
-		return &exitError{code: exitAborted, err: fmt.Errorf("write reports: %w", closeErr)}
-	case runErr != nil:
-		var se *job.StopError
-		msg := runErr.Error()
-		if errors.As(runErr, &se) {
-			msg = se.Reason
-		}
-		return &exitError{code: exitAborted, err: fmt.Errorf("%s; %d rows have no outcome yet: resume with --run-id %s",
-			msg, max(sum.Total-sum.Counts.Total(), 0), runID)}
-	case code == exitAborted:
-		return &exitError{code: code, err: fmt.Errorf("%d rows have no outcome: resume with --run-id %s",
-			max(sum.Total-sum.Counts.Total(), 0), runID)}
-	}
-	return &exitError{code: code}
-}
-
-var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 func round(x float64, places int) float64 {
 	p := math.Pow(10, float64(places))
@@ -293,8 +38,8 @@ func checkResume(prev *reports.Summary, src *source, force bool, runID string) e
 }
 
 // secretKey returns the key from CLERK_SECRET_KEY or secret_key_file.
-func secretKey(cfg config, getenv func(string) string) (string, error) {
-	envKey := getenv("CLERK_SECRET_KEY")
+func secretKey(cfg config, e env) (string, error) {
+	envKey := e.getenv("CLERK_SECRET_KEY")
 	var key, from string
 	switch {
 	case envKey != "" && cfg.SecretKeyFile != "":
@@ -302,7 +47,7 @@ func secretKey(cfg config, getenv func(string) string) (string, error) {
 	case envKey != "":
 		key, from = envKey, "CLERK_SECRET_KEY"
 	case cfg.SecretKeyFile != "":
-		b, err := os.ReadFile(cfg.SecretKeyFile)
+		b, err := os.ReadFile(e.path(cfg.SecretKeyFile))
 		if err != nil {
 			return "", usagef("read secret_key_file: %v", err)
 		}
@@ -339,10 +84,13 @@ func confirm(e env, src *source, apiURL string) error {
 	return nil
 }
 
-func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string, src *source, resumed bool, prior reports.Counts) {
-	ev := log.Info().Str("version", toolVersion()).Str("run_id", runID).Str("run_dir", dir).
+// logStart logs the run's effective settings.
+func (s *session) logStart() {
+	cfg, src, prior := s.cfg, s.src, s.sum.Counts
+	resumed := s.prev != nil
+	ev := s.log.Info().Str("version", toolVersion()).Str("run_id", s.runID).Str("run_dir", s.dir).
 		Str("input", src.name).Str("format", string(src.format)).
-		Str("api_url", apiURL).Str("key", keyKind).
+		Str("api_url", s.apiURL).Str("key", s.keyKind).
 		Str("rate", cfg.Rate.String()).Str("workers", cfg.Workers.String()).
 		Int("max_attempts", cfg.MaxAttempts).Stringer("timeout", &cfg.Timeout).
 		Stringer("deadline", &cfg.Deadline).Stringer("grace_period", &cfg.Grace).
@@ -369,7 +117,7 @@ func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string
 	if resumed {
 		ev = ev.Int("already_done", prior.Total())
 	}
-	switch keyKind {
+	switch s.keyKind {
 	case "live":
 		ev.Msg("starting run against a PRODUCTION instance (live key)")
 	case "sandbox":
@@ -377,4 +125,38 @@ func logStart(log zerolog.Logger, cfg config, runID, dir, apiURL, keyKind string
 	default:
 		ev.Msg("starting run against a development instance (test key)")
 	}
+}
+
+// logProgress returns the consumer that logs a progress line: rows done,
+// their rate since the last line, and the time left.
+func (s *session) logProgress() func(reports.Progress) {
+	var last int
+	var lastAt time.Duration
+	return func(p reports.Progress) {
+		if p.Final {
+			return
+		}
+		done := p.Counts.Total()
+		perSec := 0.0
+		if d := (p.Elapsed - lastAt).Seconds(); d > 0 {
+			perSec = float64(done-last) / d
+		}
+		last, lastAt = done, p.Elapsed
+		ev := s.log.Info().Int("done", done).Float64("rows_per_second", math.Round(perSec*10)/10).
+			Int64("requests", p.Requests).Str("rate_limit", fmtRate(p.Rate)).Int("workers", p.Workers)
+		if p.Total > 0 {
+			ev = ev.Int("total", p.Total)
+			if left := p.Total - done; left > 0 && perSec > 0 {
+				ev = ev.Str("eta", time.Duration(float64(left)/perSec*float64(time.Second)).Round(time.Second).String())
+			}
+		}
+		ev.Msg("progress")
+	}
+}
+
+func fmtRate(r float64) string {
+	if math.IsInf(r, 1) {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(r, 'f', 1, 64) + "/s"
 }

@@ -90,7 +90,7 @@ func TestPrecedence(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			fs := newFlagSet()
-			got, err := loadConfig(fs, append([]string{"--config", cfgFile}, c.args...), func(k string) string { return c.vars[k] })
+			got, err := loadConfig(fs, append([]string{"--config", cfgFile}, c.args...), func(k string) string { return c.vars[k] }, "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -158,8 +159,9 @@ func usagef(format string, args ...any) error {
 }
 
 // loadConfig builds the config from, in rising precedence, the defaults,
-// the config file, the environment and the flags that were set.
-func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string) (config, error) {
+// the config file, the environment and the flags that were set. A
+// relative config path is taken from dir.
+func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string, dir string) (config, error) {
 	var fromFlags config
 	for _, s := range settings {
 		flags.Var(s.value(&fromFlags), s.flag, s.usage)
@@ -186,7 +188,7 @@ func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string) 
 	if path == "" {
 		path, explicit = "config.yaml", false
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(inDir(dir, path))
 	switch {
 	case err == nil:
 		if !*noExpand {
@@ -251,6 +253,14 @@ func (c *config) check() error {
 		}
 	}
 	return nil
+}
+
+// inDir returns path taken from dir when it is relative.
+func inDir(dir, path string) string {
+	if dir == "" || path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // The flag.Value types behind config fields. Each also reads YAML.

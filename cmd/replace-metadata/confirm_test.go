@@ -14,7 +14,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 )
 
 const (

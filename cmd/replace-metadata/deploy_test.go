@@ -377,7 +377,7 @@ func parseToolArgs(t *testing.T, c *cluster, pod *corev1.PodSpec, ctr corev1.Con
 	default:
 		args[at] = local
 	}
-	cfg, err := loadConfig(newFlagSet(), args, func(k string) string { return vars[k] })
+	cfg, err := loadConfig(newFlagSet(), args, func(k string) string { return vars[k] }, "")
 	if err != nil {
 		t.Errorf("container %s: args %q do not parse (JOB_COMPLETION_INDEX=%q): %v", ctr.Name, ctr.Args, index, err)
 		return nil

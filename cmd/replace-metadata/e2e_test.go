@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -127,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			sum := readSummary(t, runDir)
-			if sum.Total != len(rows) || sum.Succeeded != len(rows) || !sum.Complete || sum.ExitCode != 0 || sum.Requests != int64(len(rows)) {
+			if sum.Total != len(rows) || sum.Counts[reports.Succeeded] != len(rows) || !sum.Complete || sum.ExitCode != 0 || sum.Requests != int64(len(rows)) {
 				t.Errorf("summary %+v", sum)
 			}
 			res := results(t, runDir)
@@ -165,7 +165,7 @@ func TestReRunFailed(t *testing.T) {
 				t.Fatalf("first run exit %d, want 1\n%s", first.code, first.stderr)
 			}
 			sum := readSummary(t, first.runDir(t))
-			if sum.Succeeded != 1 || sum.Failed != 1 || sum.Invalid != 1 {
+			if sum.Counts[reports.Succeeded] != 1 || sum.Counts[reports.Failed] != 1 || sum.Counts[reports.Invalid] != 1 {
 				t.Errorf("first run summary %+v", sum)
 			}
 			failed := filepath.Join(first.runDir(t), reports.FailedFile(format))
@@ -176,7 +176,7 @@ func TestReRunFailed(t *testing.T) {
 			srv.AddUser("user_gone", nil, nil, nil)
 			second := runBinary(t, dir, vars, "run", "--input", failed, "--run-id", "second")
 			sum = readSummary(t, second.runDir(t))
-			if sum.Total != 2 || sum.Succeeded != 1 || sum.Invalid != 1 {
+			if sum.Total != 2 || sum.Counts[reports.Succeeded] != 1 || sum.Counts[reports.Invalid] != 1 {
 				t.Errorf("re-run of %s: summary %+v\n%s", failed, sum, second.stderr)
 			}
 		})
@@ -194,7 +194,7 @@ func TestSandbox(t *testing.T) {
 	}
 	dir := got.runDir(t)
 	sum := readSummary(t, dir)
-	if sum.Invalid != 1 || sum.Failed != 0 || sum.Succeeded != sum.Total-1 || !sum.Complete {
+	if sum.Counts[reports.Invalid] != 1 || sum.Counts[reports.Failed] != 0 || sum.Counts[reports.Succeeded] != sum.Total-1 || !sum.Complete {
 		t.Errorf("sandbox summary %+v", sum)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sandbox-users.ndjson")); err != nil {
@@ -221,7 +221,7 @@ func TestWrongKeyAborts(t *testing.T) {
 		t.Errorf("%d requests with a rejected key, want a handful", n)
 	}
 	sum := readSummary(t, got.runDir(t))
-	if sum.Failed != 0 || sum.Complete {
+	if sum.Counts[reports.Failed] != 0 || sum.Complete {
 		t.Errorf("summary %+v: want no row failed, not complete", sum)
 	}
 }

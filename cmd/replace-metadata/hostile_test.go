@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -493,7 +493,7 @@ func TestHostileFiles(t *testing.T) {
 				t.Errorf("results.csv has %d rows, %d succeeded; validate counted %d rows, %d valid", len(res), succeeded, v.total, v.valid)
 			}
 			sum := readSummary(t, runDir)
-			if sum.Total != v.total || sum.Invalid != v.nInvalid || sum.Succeeded != v.valid || sum.Duplicates != c.dups || !sum.Complete {
+			if sum.Total != v.total || sum.Counts[reports.Invalid] != v.nInvalid || sum.Counts[reports.Succeeded] != v.valid || sum.Duplicates != c.dups || !sum.Complete {
 				t.Errorf("summary %+v, want total %d, invalid %d, succeeded %d, duplicates %d", sum, v.total, v.nInvalid, v.valid, c.dups)
 			}
 			if st := srv.Stats(); st.WritesApplied != int64(v.valid) {
@@ -590,7 +590,7 @@ func TestPathBreakingIDs(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)
 			}
 			sum := readSummary(t, got.runDir(t))
-			if sum.Invalid != len(hostile) || sum.Succeeded != len(hostile) || sum.Failed != 0 {
+			if sum.Counts[reports.Invalid] != len(hostile) || sum.Counts[reports.Succeeded] != len(hostile) || sum.Counts[reports.Failed] != 0 {
 				t.Errorf("summary %+v, want %d invalid and %d succeeded", sum, len(hostile), len(hostile))
 			}
 			reqs := srv.Requests()

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
-	"github.com/replace-metadata/replace-metadata/job/emulator/emulatortest"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator/emulatortest"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/replace-metadata/replace-metadata/job"
 	"github.com/replace-metadata/replace-metadata/reports"
 	pgmetrics "github.com/replace-metadata/replace-metadata/reports/metrics"
 )
@@ -20,24 +19,29 @@ import (
 const pushTimeout = 10 * time.Second
 
 // runMetrics pushes a run's metrics to a Pushgateway: once as it starts,
-// every push interval while it goes, and once when its summary is final.
-// A nil *runMetrics (no Pushgateway configured) does nothing. Pushing
+// at each call of push while it goes (the updater's metrics interval), and
+// once at the end with the final summary. Pushes run on a goroutine of
+// their own, so a slow Pushgateway never holds up the updater; a push
+// that is still going when the next comes is overtaken by it. Pushing
 // never fails the run: a failed push is logged and the next one sends the
 // whole state again.
 type runMetrics struct {
-	p    *pgmetrics.Pusher
-	log  zerolog.Logger
-	snap func() pgmetrics.Snapshot
+	p     *pgmetrics.Pusher
+	log   zerolog.Logger
+	runID string
+	start time.Time
 
+	next    chan pgmetrics.Snapshot // the latest snapshot not yet pushed
+	ctx     context.Context
 	stop    context.CancelFunc
 	done    chan struct{}
 	failing bool // the last push failed; only the loop touches it until done
 }
 
-// startMetrics starts pushing the metrics of the run of j, recorded by w,
-// when cfg names a Pushgateway; else it returns nil. The group is
-// metrics.job_name and the shard ("0-of-1" when the run is not sharded).
-func startMetrics(ctx context.Context, cfg config, log zerolog.Logger, runID string, start time.Time, w *reports.Writer, j *job.Job) *runMetrics {
+// startMetrics starts pushing the metrics of the run when cfg names a
+// Pushgateway; else it returns nil. The group is metrics.job_name and the
+// shard ("0-of-1" when the run is not sharded).
+func startMetrics(cfg config, log zerolog.Logger, runID string, start time.Time) *runMetrics {
 	if cfg.Metrics.PushgatewayURL == "" {
 		return nil
 	}
@@ -50,39 +54,54 @@ func startMetrics(ctx context.Context, cfg config, log zerolog.Logger, runID str
 	}
 	p.Timeout = pushTimeout
 	m := &runMetrics{
-		p:   p,
-		log: log.With().Str("pushgateway_url", p.URL()).Logger(),
-		snap: func() pgmetrics.Snapshot {
-			st := j.Stats()
-			return pgmetrics.Snapshot{
-				RunID: runID, Version: toolVersion(), Rows: w.Counts(),
-				Requests: st.ByStatus, Retries: st.Retries, RateLimited: st.RateLimited,
-				Start: start, At: time.Now(),
-			}
-		},
-		done: make(chan struct{}),
+		p: p, log: log.With().Str("pushgateway_url", p.URL()).Logger(),
+		runID: runID, start: start,
+		next: make(chan pgmetrics.Snapshot, 1), done: make(chan struct{}),
 	}
-	// Pushes go on through a stop's grace period: only finish ends them.
-	ctx, m.stop = context.WithCancel(context.WithoutCancel(ctx))
-	go m.loop(ctx, time.Duration(cfg.Metrics.PushInterval))
+	m.ctx, m.stop = context.WithCancel(context.Background())
+	// The first push marks the run as running (exit code -1) at once.
+	m.next <- m.snapshot(reports.Progress{ByStatus: map[int]int64{}})
+	go m.loop()
 	return m
 }
 
-func (m *runMetrics) loop(ctx context.Context, every time.Duration) {
-	defer close(m.done)
-	// The first push marks the run as running (exit code -1) at once.
-	m.send(ctx, m.snap())
-	if every <= 0 {
-		return // only the final push
+func (m *runMetrics) snapshot(p reports.Progress) pgmetrics.Snapshot {
+	return pgmetrics.Snapshot{
+		RunID: m.runID, Version: toolVersion(), Rows: p.Counts,
+		Requests: p.ByStatus, Retries: p.Retries, RateLimited: p.RateLimited,
+		Start: m.start, At: time.Now(),
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
+}
+
+// push is the updater's consumer: it queues a snapshot for the loop, or,
+// on the final call, stops the loop and pushes the run's end.
+func (m *runMetrics) push(p reports.Progress) {
+	s := m.snapshot(p)
+	if !p.Final {
+		select {
+		case <-m.next: // overtaken
+		default:
+		}
+		m.next <- s
+		return
+	}
+	m.stop()
+	<-m.done
+	if sum := p.Summary; sum != nil {
+		s.Rows, s.At = sum.Counts, sum.End
+		s.Finished, s.Complete, s.ExitCode = true, sum.Complete, sum.ExitCode
+	}
+	m.send(context.Background(), s)
+}
+
+func (m *runMetrics) loop() {
+	defer close(m.done)
 	for {
 		select {
-		case <-ctx.Done():
+		case <-m.ctx.Done():
 			return
-		case <-t.C:
-			m.send(ctx, m.snap())
+		case s := <-m.next:
+			m.send(m.ctx, s)
 		}
 	}
 }
@@ -94,7 +113,7 @@ func (m *runMetrics) send(ctx context.Context, s pgmetrics.Snapshot) {
 	err := m.p.Send(ctx, s)
 	switch {
 	case err != nil && errors.Is(ctx.Err(), context.Canceled):
-		// finish cut an interval push short; the final push follows.
+		// The run ended during an interval push; the final push follows.
 	case err != nil && (!m.failing || s.Finished):
 		m.failing = true
 		m.log.Warn().Err(err).Bool("final", s.Finished).Msg("could not push metrics")
@@ -104,21 +123,6 @@ func (m *runMetrics) send(ctx context.Context, s pgmetrics.Snapshot) {
 		m.failing = false
 		m.log.Info().Msg("pushing metrics works again")
 	}
-}
-
-// finish stops the pushes during the run and pushes the run's end, sum
-// being its final summary.
-func (m *runMetrics) finish(sum reports.Summary) {
-	if m == nil {
-		return
-	}
-	m.stop()
-	<-m.done
-	s := m.snap()
-	s.Rows = sum.Counts
-	s.At = sum.End
-	s.Finished, s.Complete, s.ExitCode = true, sum.Complete, sum.ExitCode
-	m.send(context.Background(), s)
 }
 
 // redactURL returns u without its userinfo, for the log.

@@ -27,9 +27,9 @@ func reportCmd(args []string, e env) error {
 		}
 	}
 	fmt.Fprintf(w, "total\t%d\n", t.Total)
-	fmt.Fprintf(w, "succeeded\t%d\n", t.Succeeded)
-	fmt.Fprintf(w, "failed\t%d\n", t.Failed)
-	fmt.Fprintf(w, "invalid\t%d\n", t.Invalid)
+	for _, s := range reports.Statuses() {
+		fmt.Fprintf(w, "%s\t%d\n", s, t.Counts[s])
+	}
 	fmt.Fprintf(w, "duplicates\t%d\n", t.Duplicates)
 	fmt.Fprintf(w, "complete\t%v\n", t.Complete)
 	fmt.Fprintf(w, "requests\t%d (%d retries, %d rate limited)\n", t.Requests, t.Retries, t.RateLimited)

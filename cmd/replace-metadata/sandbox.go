@@ -11,8 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/input"
-	"github.com/replace-metadata/replace-metadata/job/emulator"
 )
 
 // sandbox is the built-in Clerk emulator that run --sandbox writes to: a

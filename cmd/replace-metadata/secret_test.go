@@ -14,7 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
+	"github.com/replace-metadata/replace-metadata/reports"
 )
 
 // The canary key: its middle is a word no output has any other reason to
@@ -196,7 +197,7 @@ func TestSecretFaults(t *testing.T) {
 			}
 			runDir := got.runDir(t)
 			sum := readSummary(t, runDir)
-			if sum.Succeeded != 20 || sum.Failed != 1 || sum.Invalid != 1 || sum.Retries < int64(len(faults)) {
+			if sum.Counts[reports.Succeeded] != 20 || sum.Counts[reports.Failed] != 1 || sum.Counts[reports.Invalid] != 1 || sum.Retries < int64(len(faults)) {
 				t.Errorf("summary %+v", sum)
 			}
 			checkNoSecret(t, got, wd)

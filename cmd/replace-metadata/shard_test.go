@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/job"
-	"github.com/replace-metadata/replace-metadata/job/emulator"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 

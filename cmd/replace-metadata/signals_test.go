@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
+	"github.com/replace-metadata/replace-metadata/reports"
 )
 
 // waitFor polls cond until it holds, failing the test after a minute.
@@ -158,7 +159,7 @@ func TestStopThenResume(t *testing.T) {
 				}
 			}
 			sum := readSummary(t, runDir)
-			if !sum.Complete || sum.Succeeded != n || sum.Sessions != 2 || sum.ExitCode != 0 {
+			if !sum.Complete || sum.Counts[reports.Succeeded] != n || sum.Sessions != 2 || sum.ExitCode != 0 {
 				t.Errorf("summary after the resume: %+v", sum)
 			}
 			extra := srv.Stats().WritesApplied - n
@@ -198,7 +199,7 @@ func TestSecondSignal(t *testing.T) {
 	runDir := filepath.Join(dir, "reports", "twice")
 	sum := readSummary(t, runDir)
 	res := results(t, runDir)
-	if sum.Complete || sum.Succeeded != len(res) || len(res) != 10 {
+	if sum.Complete || sum.Counts[reports.Succeeded] != len(res) || len(res) != 10 {
 		t.Errorf("summary %+v with %d results, want 10 succeeded and not complete", sum, len(res))
 	}
 }
@@ -215,7 +216,7 @@ func TestDeadline(t *testing.T) {
 		t.Fatalf("exit %d, want 3\nstderr:\n%s", got.code, got.stderr)
 	}
 	sum := readSummary(t, got.runDir(t))
-	if sum.Complete || !strings.Contains(sum.Stopped, "deadline") || sum.Succeeded == 0 {
+	if sum.Complete || !strings.Contains(sum.Stopped, "deadline") || sum.Counts[reports.Succeeded] == 0 {
 		t.Errorf("summary %+v", sum)
 	}
 }

@@ -27,7 +27,7 @@ type source struct {
 	hash hash.Hash
 }
 
-func openSource(cfg config, stdin io.Reader, survey bool) (*source, error) {
+func openSource(cfg config, e env, survey bool) (*source, error) {
 	if cfg.Input == "" {
 		return nil, usagef("no input: set --input or input in config.yaml")
 	}
@@ -47,10 +47,10 @@ func openSource(cfg config, stdin io.Reader, survey bool) (*source, error) {
 	if cfg.Input == "-" {
 		s.name = "stdin"
 		s.hash = sha256.New()
-		s.r = io.TeeReader(stdin, s.hash)
+		s.r = io.TeeReader(e.stdin, s.hash)
 		return s, nil
 	}
-	f, err := os.Open(cfg.Input)
+	f, err := os.Open(e.path(cfg.Input))
 	if err != nil {
 		return nil, usagef("open input: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 // nothing. The verdicts are the ones run gives: the same reader, the same
 // duplicate rule.
 func validate(cfg config, e env) error {
-	src, err := openSource(cfg, e.stdin, false)
+	src, err := openSource(cfg, e, false)
 	if err != nil {
 		return err
 	}

@@ -213,9 +213,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	gauge(descRows, float64(s.Rows.Succeeded), string(reports.Succeeded))
-	gauge(descRows, float64(s.Rows.Failed), string(reports.Failed))
-	gauge(descRows, float64(s.Rows.Invalid), string(reports.Invalid))
+	for _, st := range reports.Statuses() {
+		gauge(descRows, float64(s.Rows[st]), st.String())
+	}
 	// Code 0 is always there, so the family is never empty: an Add
 	// without it would leave the previous run's codes standing.
 	counter(descRequests, float64(s.Requests[0]), "0")

@@ -46,7 +46,7 @@ func TestPushSequence(t *testing.T) {
 	start := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
 	running := metrics.Snapshot{
-		RunID: "r1", Version: "v1.2.3", Rows: reports.Counts{Succeeded: 5, Invalid: 1},
+		RunID: "r1", Version: "v1.2.3", Rows: reports.Counts{reports.Succeeded: 5, reports.Invalid: 1},
 		Requests: map[int]int64{200: 5, 500: 2, 429: 1}, Retries: 3, RateLimited: 1,
 		Start: start, At: start.Add(90 * time.Second),
 	}
@@ -93,7 +93,7 @@ func TestPushSequence(t *testing.T) {
 
 	end := start.Add(2 * time.Minute)
 	done := running
-	done.Rows = reports.Counts{Succeeded: 10}
+	done.Rows = reports.Counts{reports.Succeeded: 10}
 	done.Requests = map[int]int64{200: 10, 500: 2, 429: 1}
 	done.At, done.Finished, done.Complete, done.ExitCode = end, true, true, 0
 	if err := p.Send(ctx, done); err != nil {
@@ -114,7 +114,7 @@ func TestPushSequence(t *testing.T) {
 	// last success.
 	start2 := end.Add(time.Hour)
 	failed := metrics.Snapshot{
-		RunID: "r2", Version: "v1.2.3", Rows: reports.Counts{Succeeded: 3, Failed: 2},
+		RunID: "r2", Version: "v1.2.3", Rows: reports.Counts{reports.Succeeded: 3, reports.Failed: 2},
 		Requests: map[int]int64{200: 3, 404: 2}, Start: start2, At: start2.Add(time.Minute),
 		Finished: true, Complete: true, ExitCode: 1,
 	}

@@ -1,4 +1,10 @@
-package job
+// Package clerkapi speaks Clerk's Backend API for the user metadata a
+// replace-metadata run touches: PUT /v1/users/{user_id}/metadata, byte for
+// byte as the official Go SDK sends it, and (beside it) the batched read
+// GET /v1/users. It reads every answer into a Response whose Verdict says
+// what a caller should do next: done, retry, fail the row, or abort the run.
+// It knows nothing of input rows or reports.
+package clerkapi
 
 import (
 	"bytes"
@@ -19,8 +25,6 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-
-	"github.com/replace-metadata/replace-metadata/input"
 )
 
 // APIVersion is the Clerk API version whose docs define replace semantics;
@@ -136,15 +140,16 @@ func (r *Response) OK() bool {
 // internal version string).
 const sdkHeader = "go/v2.0.0"
 
-// ReplaceMetadata replaces the metadata fields the row sets, and only
-// those, on the row's user. A row whose user id could change the request
-// path is refused without a request.
-func (c *Client) ReplaceMetadata(ctx context.Context, row *input.Row) Response {
-	if err := input.CheckUserID(row.UserID); err != nil {
-		return Response{Code: err.Code, Message: err.Reason, Err: err}
+// ReplaceMetadata replaces the fields of m that are set (not nil), and
+// only those, on user userID. An id that could change the request path is
+// refused without a request (CodeInvalidUserID).
+func (c *Client) ReplaceMetadata(ctx context.Context, userID string, m Metadata) Response {
+	if !SafeUserID(userID) {
+		return Response{Code: CodeInvalidUserID, Message: fmt.Sprintf("user id %q could change the request path: not sent", userID),
+			Err: errUnsafeID}
 	}
-	body := ReplaceBody(row)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.users+row.UserID+"/metadata", bytes.NewReader(body))
+	body := ReplaceBody(m)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.users+userID+"/metadata", bytes.NewReader(body))
 	if err != nil {
 		return Response{Code: CodeNetwork, Message: c.clean(err.Error(), 300), Err: err}
 	}
@@ -244,47 +249,48 @@ func looksLikeObject(b []byte) bool {
 	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
 }
 
-// ReplaceBody returns the request body for the fields the row sets:
+// ReplaceBody returns the request body for the fields of m that are set:
 // exactly what encoding/json makes of the SDK's ReplaceMetadataParams, so
 // the same bytes the SDK sends. Each field's JSON goes in as written when
 // json.Marshal would leave it alone (compact, nothing it escapes); else
 // through json.Marshal itself.
-func ReplaceBody(row *input.Row) []byte {
-	fields := [...]struct {
-		key string
-		raw json.RawMessage
-	}{
-		{`"public_metadata":`, row.Public},
-		{`"private_metadata":`, row.Private},
-		{`"unsafe_metadata":`, row.Unsafe},
-	}
+func ReplaceBody(m Metadata) []byte {
 	size := 2
-	for _, f := range fields {
-		size += len(f.key) + len(f.raw) + 1
+	for f, raw := range m {
+		size += len(bodyKeys[f]) + len(raw) + 1
 	}
 	buf := make([]byte, 0, size)
 	buf = append(buf, '{')
 	first := true
-	for _, f := range fields {
-		if f.raw == nil {
+	for f, raw := range m {
+		if raw == nil {
 			continue
 		}
 		if !first {
 			buf = append(buf, ',')
 		}
 		first = false
-		buf = append(buf, f.key...)
-		if marshalKeeps(f.raw) {
-			buf = append(buf, f.raw...)
-		} else {
-			b, err := json.Marshal(f.raw)
-			if err != nil {
-				b = f.raw // the input checked it; the server will judge
-			}
-			buf = append(buf, b...)
-		}
+		buf = append(buf, bodyKeys[f]...)
+		buf = AppendCompact(buf, raw)
 	}
 	return append(buf, '}')
+}
+
+var bodyKeys = [NumFields]string{`"public_metadata":`, `"private_metadata":`, `"unsafe_metadata":`}
+
+// AppendCompact appends the valid JSON value raw as json.Marshal of a
+// json.RawMessage writes it: compact, with <, >, &, U+2028 and U+2029
+// escaped. Those are the only changes; key order, number spellings and
+// other escapes stay as written.
+func AppendCompact(buf []byte, raw json.RawMessage) []byte {
+	if marshalKeeps(raw) {
+		return append(buf, raw...)
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		b = raw // the input checked it; the server will judge
+	}
+	return append(buf, b...)
 }
 
 // marshalKeeps reports whether json.Marshal of a valid JSON value returns

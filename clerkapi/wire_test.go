@@ -1,4 +1,4 @@
-package job
+package clerkapi
 
 import (
 	"bytes"
@@ -42,13 +42,13 @@ func TestSameWireAsSDK(t *testing.T) {
 	}})
 	ours := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey, UserAgent: "replace-metadata/test"})
 	for _, line := range wireRows {
-		row := rowOf(t, line)
-		if _, err := sdk.ReplaceMetadata(context.Background(), row.UserID, &user.ReplaceMetadataParams{
-			PublicMetadata: ptr(row.Public), PrivateMetadata: ptr(row.Private), UnsafeMetadata: ptr(row.Unsafe),
+		id, m := rowOf(t, line)
+		if _, err := sdk.ReplaceMetadata(context.Background(), id, &user.ReplaceMetadataParams{
+			PublicMetadata: ptr(m[Public]), PrivateMetadata: ptr(m[Private]), UnsafeMetadata: ptr(m[Unsafe]),
 		}); err != nil {
 			t.Fatalf("SDK: %v", err)
 		}
-		if resp := ours.ReplaceMetadata(context.Background(), row); !resp.OK() {
+		if resp := ours.ReplaceMetadata(context.Background(), id, m); !resp.OK() {
 			t.Fatalf("Client: %+v", resp)
 		}
 	}
@@ -93,7 +93,7 @@ func FuzzReplaceBody(f *testing.F) {
 		if err != nil {
 			t.Fatalf("json.Marshal of a valid row: %v", err)
 		}
-		if got := ReplaceBody(&row); !bytes.Equal(got, want) {
+		if got := ReplaceBody(Metadata{row.Public, row.Private, row.Unsafe}); !bytes.Equal(got, want) {
 			t.Fatalf("body\n got %s\nwant %s", got, want)
 		}
 	})
@@ -105,13 +105,12 @@ func TestPathSafe(t *testing.T) {
 	srv, requests := recordingServer(t, okUser)
 	c := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey})
 	for _, id := range []string{"user_1/../x", "user_1?a=1", "..", "user_1%2F", ""} {
-		resp := c.ReplaceMetadata(context.Background(), &input.Row{UserID: id, Public: json.RawMessage("{}")})
-		if resp.OK() || resp.Code != input.CodeInvalidUserID || judge(&resp) != permanent {
+		resp := c.ReplaceMetadata(context.Background(), id, Metadata{Public: json.RawMessage("{}")})
+		if resp.OK() || resp.Code != CodeInvalidUserID || resp.Verdict() != Permanent {
 			t.Errorf("%q: %+v", id, resp)
 		}
 	}
 	if n := len(requests()); n != 0 {
 		t.Errorf("%d requests left with unsafe ids", n)
 	}
-
 }

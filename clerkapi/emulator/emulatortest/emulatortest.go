@@ -11,7 +11,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/replace-metadata/replace-metadata/job/emulator"
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 )
 
 // Start serves an emulator on loopback until the test ends; it accepts

@@ -1,4 +1,4 @@
-package job
+package clerkapi
 
 import (
 	"context"
@@ -47,14 +47,20 @@ func okUser(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"id":"user_1","object":"user","public_metadata":{}}`)
 }
 
-func rowOf(t *testing.T, line string) *input.Row {
+const testKey = "sk_test_0123456789abcdefghij"
+
+// rowOf reads one NDJSON input line: the id and fields a run would send.
+func rowOf(t testing.TB, line string) (string, Metadata) {
 	t.Helper()
 	r, err := input.NewNDJSON(strings.NewReader(line), "t.ndjson").Next()
 	if err != nil || r.Err != nil {
 		t.Fatalf("row %s: %v %v", line, err, r.Err)
 	}
-	return &r
+	return r.UserID, Metadata{r.Public, r.Private, r.Unsafe}
 }
+
+// public is the id user_1 and a public_metadata of {}.
+func public() (string, Metadata) { return "user_1", Metadata{Public: []byte("{}")} }
 
 // TestWireFormat checks the bytes on the wire against what the official
 // SDKs send for the same fields (CLERK.md), and the headers.
@@ -77,7 +83,8 @@ func TestWireFormat(t *testing.T) {
 			`{"public_metadata":{"z":9007199254740993,"a":1.0e2}}`},
 	}
 	for _, tt := range tests {
-		resp := c.ReplaceMetadata(context.Background(), rowOf(t, tt.line))
+		id, md := rowOf(t, tt.line)
+		resp := c.ReplaceMetadata(context.Background(), id, md)
 		if !resp.OK() {
 			t.Fatalf("%s: %+v", tt.line, resp)
 		}
@@ -169,7 +176,8 @@ func TestResponses(t *testing.T) {
 			t.Parallel()
 			srv, _ := recordingServer(t, tt.answer)
 			c := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey, HTTP: NewHTTPClient(2)})
-			resp := c.ReplaceMetadata(context.Background(), rowOf(t, `{"user_id":"user_1","public_metadata":{}}`))
+			id, md := public()
+			resp := c.ReplaceMetadata(context.Background(), id, md)
 			if resp.Status != tt.status || resp.Code != tt.code || resp.OK() != tt.ok {
 				t.Errorf("got %d %q ok=%v (%s), want %d %q ok=%v", resp.Status, resp.Code, resp.OK(), resp.Message, tt.status, tt.code, tt.ok)
 			}
@@ -202,25 +210,26 @@ func TestTimeout(t *testing.T) {
 	c := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	resp := c.ReplaceMetadata(ctx, rowOf(t, `{"user_id":"user_1","public_metadata":{}}`))
+	id, md := public()
+	resp := c.ReplaceMetadata(ctx, id, md)
 	if resp.Code != CodeTimeout || resp.Status != 0 || resp.Err == nil {
 		t.Errorf("got %+v, want a timeout", resp)
 	}
-	if judge(&resp) != retryable {
+	if resp.Verdict() != Retryable {
 		t.Error("a timeout is not retryable")
 	}
 }
 
-func TestJudge(t *testing.T) {
+func TestVerdict(t *testing.T) {
 	t.Parallel()
-	for status, want := range map[int]verdict{
-		200: done, 204: done, 400: permanent, 401: keyAbort, 403: keyAbort, 404: permanent,
-		408: retryable, 413: permanent, 422: permanent, 429: retryable,
-		500: retryable, 501: permanent, 502: retryable, 503: retryable, 504: retryable,
+	for status, want := range map[int]Verdict{
+		200: Done, 204: Done, 400: Permanent, 401: KeyRefused, 403: KeyRefused, 404: Permanent,
+		408: Retryable, 413: Permanent, 422: Permanent, 429: Retryable,
+		500: Retryable, 501: Permanent, 502: Retryable, 503: Retryable, 504: Retryable,
 	} {
 		resp := Response{Status: status}
-		if got := judge(&resp); got != want {
-			t.Errorf("judge(%d) = %v, want %v", status, got, want)
+		if got := resp.Verdict(); got != want {
+			t.Errorf("Verdict(%d) = %v, want %v", status, got, want)
 		}
 	}
 }

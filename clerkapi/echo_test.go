@@ -1,4 +1,4 @@
-package job
+package clerkapi
 
 import (
 	"context"
@@ -29,7 +29,8 @@ func TestEchoedKeyScrubbed(t *testing.T) {
 	})
 	c := NewClient(ClientOptions{BaseURL: srv.URL, Key: testKey, HTTP: NewHTTPClient(2)})
 	for _, id := range []string{"user_ok", "user_bad"} {
-		resp := c.ReplaceMetadata(context.Background(), rowOf(t, `{"user_id":"`+id+`","public_metadata":{}}`))
+		id, md := rowOf(t, `{"user_id":"`+id+`","public_metadata":{}}`)
+		resp := c.ReplaceMetadata(context.Background(), id, md)
 		for what, v := range map[string]string{"trace id": resp.TraceID, "code": resp.Code, "message": resp.Message} {
 			if strings.Contains(v, testKey) || strings.Contains(v, "sk_test_") {
 				t.Errorf("%s: %s %q holds the key", id, what, v)

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/replace-metadata/replace-metadata/clerkapi"
+	"github.com/replace-metadata/replace-metadata/input"
+	"github.com/replace-metadata/replace-metadata/job"
+	"github.com/replace-metadata/replace-metadata/reports"
+)
+
+// session is one invocation of the run command. It opens the input and
+// the run folder, connects to Clerk (or the sandbox), executes the job and
+// finishes the reports; what those mean (complete, totals, the exit code)
+// is decided by reports.Summary.Settle.
+type session struct {
+	cfg    config
+	env    env
+	sec    *secrets
+	stdout io.Writer
+	log    zerolog.Logger
+
+	// open
+	src   *source
+	rows  input.Reader
+	runID string
+	dir   string
+	prev  *reports.Summary
+
+	// connect
+	sandbox *sandbox
+	apiURL  string
+	keyKind string // live, test or sandbox
+	client  *clerkapi.Client
+
+	// execute
+	w     *reports.Writer
+	job   *job.Job
+	sum   reports.Summary
+	start time.Time
+}
+
+// apply is the run command: it applies the input to Clerk and writes the
+// run folder. The run folder's path is the last line on stdout. No error
+// leaves with the key in it, whatever produced it.
+func apply(ctx context.Context, cfg config, e env) error {
+	sec := &secrets{}
+	s := &session{cfg: cfg, env: e, sec: sec, stdout: &scrubbed{w: e.stdout, s: sec}}
+	err := s.run(ctx)
+	if err == nil {
+		return nil
+	}
+	code := reports.ExitStopped
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case errors.As(err, &ee):
+		if ee.err == nil {
+			return err
+		}
+		code = ee.code
+	case errors.As(err, &ue):
+		code = reports.ExitUsage
+	}
+	return &exitError{code: code, err: errors.New(string(sec.scrub([]byte(err.Error()))))}
+}
+
+func (s *session) run(ctx context.Context) error {
+	log, err := newLogger(&scrubbed{w: s.env.stderr, s: s.sec}, s.cfg.LogLevel, s.cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	s.log = log
+	defer s.close()
+	if err := s.open(); err != nil {
+		return err
+	}
+	if err := s.connect(); err != nil {
+		return err
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	st, runErr := s.execute(ctx)
+	return s.finish(st, runErr)
+}
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// open opens the input, names the run folder and checks that a run
+// already there may be resumed with this input. It writes nothing.
+func (s *session) open() error {
+	src, err := openSource(s.cfg, s.env, true)
+	if err != nil {
+		return err
+	}
+	s.src = src
+	s.runID = s.cfg.RunID
+	if s.runID == "" {
+		s.runID = time.Now().UTC().Format("20060102T150405Z")
+	}
+	if !runIDRE.MatchString(s.runID) || strings.Contains(s.runID, "..") {
+		return usagef("run id %q: use letters, digits, '.', '_' and '-' (it names a folder)", s.runID)
+	}
+	s.dir = filepath.Join(s.cfg.ReportDir, s.runID)
+	if s.cfg.ShardCount > 1 {
+		s.dir = filepath.Join(s.dir, fmt.Sprintf("shard-%d-of-%d", s.cfg.ShardIndex, s.cfg.ShardCount))
+	}
+	if s.prev, err = reports.ReadSummary(s.env.path(s.dir)); err != nil {
+		return &usageError{err}
+	}
+	return checkResume(s.prev, src, s.cfg.Force, s.runID)
+}
+
+// connect finds the key and the server (a sandbox brings its own), reads
+// the input's header, asks before writing to production, and builds the
+// client.
+func (s *session) connect() error {
+	var key string
+	if s.cfg.Sandbox {
+		sb, err := startSandbox(s.cfg, s.src)
+		if err != nil {
+			return err
+		}
+		s.sandbox = sb
+		key, s.apiURL, s.keyKind = sb.key, sb.url, "sandbox"
+	} else {
+		var err error
+		if key, err = secretKey(s.cfg, s.env); err != nil {
+			return err
+		}
+		u, err := clerkapi.CheckBaseURL(s.cfg.APIURL, s.cfg.AllowInsecureHTTP)
+		if err != nil {
+			return &usageError{err}
+		}
+		s.apiURL, s.keyKind = u.String(), "test"
+		if strings.HasPrefix(key, "sk_live_") {
+			s.keyKind = "live"
+		}
+	}
+	s.sec.add(key)
+	rows, err := input.Open(s.src.r, s.src.name, s.src.format)
+	if err != nil {
+		return &usageError{err}
+	}
+	s.rows = rows
+	if s.keyKind == "live" && !s.cfg.Yes {
+		if err := confirm(s.env, s.src, s.apiURL); err != nil {
+			return err
+		}
+	}
+	s.client = clerkapi.NewClient(clerkapi.ClientOptions{
+		BaseURL: s.apiURL, Key: key, UserAgent: userAgent(),
+		HTTP: clerkapi.NewHTTPClient(max(int(s.cfg.Workers), job.MaxWorkers)),
+	})
+	return nil
+}
+
+// begin takes the run folder (another process holding it is a stop, not
+// a usage error: a later attempt resumes) and writes the first summary.
+func (s *session) begin() error {
+	w, err := reports.Open(s.env.path(s.dir), reports.Options{
+		Format: string(s.src.format),
+		Header: input.Header(s.rows),
+	})
+	if errors.Is(err, reports.ErrLocked) {
+		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("run %s: %w; try again once it has stopped", s.runID, err)}
+	}
+	if err != nil {
+		return &usageError{err}
+	}
+	s.w = w
+	s.start = time.Now()
+	total := s.src.rows
+	if s.cfg.ShardCount > 1 && total > 0 {
+		total = (total + s.cfg.ShardCount - 1) / s.cfg.ShardCount // an estimate
+	}
+	s.sum = reports.Summary{
+		RunID: s.runID, ToolVersion: toolVersion(), Input: s.cfg.Input, Format: string(s.src.format),
+		InputSHA256: s.src.sha256, Total: total, Start: s.start.UTC(), Sessions: 1,
+		Counts: w.Counts(),
+	}
+	if s.prev != nil {
+		s.sum.Sessions = s.prev.Sessions + 1
+	}
+	s.logStart()
+	if err := reports.WriteSummary(s.env.path(s.dir), s.sum); err != nil {
+		return &usageError{err}
+	}
+	return nil
+}
+
+// execute runs the job, with the updater feeding summary.json, the
+// metrics and the progress line while it goes.
+func (s *session) execute(ctx context.Context) (job.Stats, error) {
+	if s.cfg.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, s.start.Add(time.Duration(s.cfg.Deadline)),
+			fmt.Errorf("the run's deadline (%v) passed", time.Duration(s.cfg.Deadline)))
+		defer cancel()
+	}
+	jlog := s.log.With().Str("input", s.src.name).Logger()
+	// Clerk's limit is the instance's, not a pod's: shards share the rate.
+	rate := float64(s.cfg.Rate) / float64(s.cfg.ShardCount)
+	s.job = &job.Job{
+		Client:  s.client,
+		Limiter: job.NewLimiter(rate, nil, jlog),
+		Log:     jlog,
+		Options: job.Options{
+			Rate: rate, Workers: int(s.cfg.Workers), MaxAttempts: s.cfg.MaxAttempts,
+			Timeout: time.Duration(s.cfg.Timeout), Grace: time.Duration(s.cfg.Grace), Breaker: s.cfg.Breaker,
+			RejectDuplicates: s.cfg.RejectDuplicates,
+			Shard:            job.Shard{Index: s.cfg.ShardIndex, Count: s.cfg.ShardCount},
+			Kill:             s.env.kill,
+		},
+	}
+	u := &reports.Updater{Snapshot: s.progress}
+	u.Every(summaryInterval, s.writeSummary)
+	u.Every(time.Duration(s.cfg.Progress), s.logProgress())
+	if m := startMetrics(s.cfg, s.log, s.runID, s.start); m != nil {
+		u.Every(time.Duration(s.cfg.Metrics.PushInterval), m.push)
+	}
+	u.Start()
+	st, runErr := s.job.Run(ctx, s.rows, s.w)
+	closeErr := s.w.Close()
+	s.sum.Counts = s.w.Counts()
+	s.w = nil
+	s.settle(st, runErr, closeErr)
+	final := s.progress()
+	final.Summary = &s.sum
+	u.Stop(final)
+	if runErr == nil && closeErr != nil {
+		runErr = &job.StopError{Reason: "write reports: " + closeErr.Error(), Cause: closeErr}
+	}
+	return st, runErr
+}
+
+// summaryInterval is how often summary.json is rewritten during a run.
+const summaryInterval = 5 * time.Second
+
+// progress is the updater's snapshot of the run.
+func (s *session) progress() reports.Progress {
+	st := s.job.Stats()
+	var counts reports.Counts
+	if s.w != nil {
+		counts = s.w.Counts()
+	} else {
+		counts = s.sum.Counts
+	}
+	return reports.Progress{
+		Elapsed: time.Since(s.start), Total: s.sum.Total, Counts: counts,
+		Requests: st.Requests, Retries: st.Retries, RateLimited: st.RateLimited, ByStatus: st.ByStatus,
+		Rate: st.Rate, Workers: st.Workers,
+	}
+}
+
+// writeSummary keeps summary.json current while the run goes; the final
+// one is written by finish.
+func (s *session) writeSummary(p reports.Progress) {
+	if p.Final {
+		return
+	}
+	sum := s.sum
+	sum.Counts = p.Counts
+	sum.Requests = s.prevRequests() + p.Requests
+	sum.End = time.Now().UTC()
+	reports.WriteSummary(s.env.path(s.dir), sum)
+}
+
+func (s *session) prevRequests() int64 {
+	if s.prev == nil {
+		return 0
+	}
+	return s.prev.Requests
+}
+
+// settle fills in the summary from how the session ended.
+func (s *session) settle(st job.Stats, runErr, closeErr error) {
+	end := time.Now()
+	s.sum.Duplicates = st.Duplicates
+	e := reports.End{Rows: st.Rows, EOF: st.EOF, Unresolved: st.Unresolved}
+	switch {
+	case runErr != nil:
+		e.Stopped = runErr.Error()
+	case closeErr != nil:
+		e.Stopped = "write reports: " + closeErr.Error()
+	}
+	s.sum.Settle(e)
+	s.sum.InputSHA256 = s.src.digest(st.EOF)
+	s.sum.Requests = st.Requests
+	if p := s.prev; p != nil {
+		s.sum.Requests += p.Requests
+		s.sum.Retries, s.sum.RateLimited = p.Retries, p.RateLimited
+	}
+	s.sum.Retries += st.Retries
+	s.sum.RateLimited += st.RateLimited
+	s.sum.End = end.UTC()
+	s.sum.ElapsedSeconds = round(end.Sub(s.start).Seconds(), 3)
+	if secs := end.Sub(s.start).Seconds(); secs > 0 {
+		s.sum.AchievedRate = round(float64(st.Requests)/secs, 2)
+	}
+}
+
+// finish writes the final summary, logs the end and says how to go on.
+func (s *session) finish(st job.Stats, runErr error) error {
+	sum := &s.sum
+	if s.sandbox != nil {
+		if err := s.sandbox.dump(s.env.path(filepath.Join(s.dir, "sandbox-users.ndjson"))); err != nil {
+			s.log.Warn().Err(err).Msg("could not write the sandbox's final users")
+		}
+	}
+	writeErr := reports.WriteSummary(s.env.path(s.dir), *sum)
+	ev := s.log.Info()
+	if sum.ExitCode != reports.ExitOK {
+		ev = s.log.Warn()
+	}
+	ev = ev.Int("total", sum.Total)
+	for _, status := range reports.Statuses() {
+		ev = ev.Int(status.String(), sum.Counts[status])
+	}
+	ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
+		Int64("requests", st.Requests).Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
+		Float64("elapsed_seconds", sum.ElapsedSeconds).Float64("achieved_rate", sum.AchievedRate).
+		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir).Msg("run finished")
+	fmt.Fprintln(s.stdout, s.dir)
+
+	switch {
+	case runErr != nil:
+		msg := runErr.Error()
+		var se *job.StopError
+		if errors.As(runErr, &se) {
+			msg = se.Reason
+		}
+		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %d rows have no outcome yet: resume with --run-id %s",
+			msg, sum.Left(), s.runID)}
+	case writeErr != nil:
+		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("write reports: %w", writeErr)}
+	case sum.ExitCode == reports.ExitStopped:
+		return &exitError{code: sum.ExitCode, err: fmt.Errorf("%d rows have no outcome: resume with --run-id %s",
+			sum.Left(), s.runID)}
+	}
+	return &exitError{code: sum.ExitCode}
+}
+
+func (s *session) close() {
+	if s.w != nil {
+		s.w.Close()
+	}
+	if s.sandbox != nil {
+		s.sandbox.Close()
+	}
+	if s.src != nil {
+		s.src.Close()
+	}
+}
