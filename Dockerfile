@@ -44,7 +44,7 @@ LABEL org.opencontainers.image.title="replace-metadata" \
 COPY --from=build /out/replace-metadata /usr/local/bin/replace-metadata
 # Numeric, so Kubernetes' runAsNonRoot can check it.
 USER 65532:65532
-# Relative paths (./config.yaml, report_dir "reports") resolve under /data:
+# Relative paths (./config.yaml, report_dir "runs") resolve under /data:
 # mount a volume there, e.g. docker run -v "$PWD:/data" -u "$(id -u)" ...
 WORKDIR /data
 ENTRYPOINT ["/usr/local/bin/replace-metadata"]

@@ -34,6 +34,10 @@ type memRecorder struct {
 	results  map[int]reports.Result
 	twice    []int
 	onRecord func(n int)
+	// failAfter, when positive, makes every Record after that many fail,
+	// as a full disk does.
+	failAfter int
+	refused   int
 }
 
 func newMemRecorder() *memRecorder {
@@ -48,6 +52,11 @@ func (m *memRecorder) Seen(n int, _ []byte) bool {
 
 func (m *memRecorder) Record(r reports.Result, _ []byte) error {
 	m.mu.Lock()
+	if m.failAfter > 0 && len(m.results) >= m.failAfter {
+		m.refused++
+		m.mu.Unlock()
+		return errors.New("write results.csv: no space left on device")
+	}
 	if _, dup := m.results[r.Row]; dup || m.prior[r.Row] {
 		m.twice = append(m.twice, r.Row)
 	}
@@ -445,6 +454,42 @@ func TestStopAndResume(t *testing.T) {
 		if want := fmt.Sprintf(`{"i":%d}`, i); string(u.Public) != want {
 			t.Errorf("user_s%d public = %s, want %s", i%300, u.Public, want)
 		}
+	}
+}
+
+// TestReportWriteFails: the first result that cannot be written stops the
+// run at once, like a signal; a resume sends only the rows without an
+// outcome, so the server sees no more extra writes than were in flight.
+func TestReportWriteFails(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{AutoCreate: true, Latency: 5 * time.Millisecond})
+	const n, workers = 500, 8
+	var lines []string
+	for i := 1; i <= n; i++ {
+		lines = append(lines, fmt.Sprintf(`{"user_id":"user_f%d","public_metadata":{"i":%d}}`, i, i))
+	}
+	rec := newMemRecorder()
+	rec.failAfter = 50
+	st, err := newJob(url, Options{Workers: workers, Grace: 5 * time.Second}).Run(context.Background(), ndjson(t, lines...), rec)
+	var se *StopError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "no space left on device") {
+		t.Fatalf("Run error = %v, want a StopError naming the write error", err)
+	}
+	if st.Complete() || st.Recorded != 50 || rec.refused == 0 || rec.refused > workers {
+		t.Fatalf("stats %+v, %d refused: want 50 recorded, and at most the %d in flight refused", st, rec.refused, workers)
+	}
+	sent := srv.Stats().WritesApplied
+	if sent > 50+workers {
+		t.Errorf("%d writes sent after results stopped being written at 50", sent)
+	}
+	rec.failAfter = 0
+	next := rec.resume()
+	mustRun(t, newJob(url, Options{Workers: workers}), ndjson(t, lines...), next)
+	if len(next.results) != n || len(next.twice) > 0 {
+		t.Fatalf("after resume: %d outcomes for %d rows, twice %v", len(next.results), n, next.twice)
+	}
+	if extra := srv.Stats().WritesApplied - n; extra > workers {
+		t.Errorf("%d writes beyond one per row, want at most the %d in flight", extra, workers)
 	}
 }
 

@@ -340,7 +340,7 @@ type summary struct {
 // apiURL with the extra flags, and reads the run's summary.json.
 func (b *bench) apply(ctx context.Context, apiURL, input string, flags ...string) (usage, summary, error) {
 	runID := fmt.Sprintf("bench-%d", b.nextRun())
-	reportDir := filepath.Join(b.dir, "reports")
+	reportDir := filepath.Join(b.dir, "runs")
 	args := append([]string{"run", "--input", input, "--report-dir", reportDir, "--run-id", runID,
 		"--api-url", apiURL, "--log-format", "json"}, flags...)
 	// Exit 1 is a finished run with failed rows: the figures say how many.

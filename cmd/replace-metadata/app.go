@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -60,6 +61,16 @@ type env struct {
 
 // path returns p taken from the working directory.
 func (e env) path(p string) string { return inDir(e.dir, p) }
+
+// show returns a path that path made, as the user would have written it.
+func (e env) show(p string) string {
+	if e.dir != "" {
+		if rel, err := filepath.Rel(e.dir, p); err == nil && filepath.IsLocal(rel) {
+			return rel
+		}
+	}
+	return p
+}
 
 // exitError carries an exit code; a nil err means nothing more to print.
 type exitError struct {

@@ -56,7 +56,7 @@ type metrics struct {
 
 func defaults() config {
 	return config{
-		ReportDir:   "reports",
+		ReportDir:   "runs",
 		Rate:        90,
 		MaxAttempts: 5,
 		Timeout:     duration(10 * time.Second),

@@ -170,7 +170,7 @@ func TestLiveKeyConfirmation(t *testing.T) {
 				if !strings.Contains(out, "not confirmed") {
 					t.Errorf("no word that the run was not confirmed:\n%s", out)
 				}
-				if _, err := os.Stat(filepath.Join(dir, "reports")); !errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(filepath.Join(dir, "runs")); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("a run that was not confirmed left a report folder: %v", err)
 				}
 			case st.WritesApplied != 2:

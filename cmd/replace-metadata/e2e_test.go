@@ -106,14 +106,14 @@ func TestEndToEnd(t *testing.T) {
 				data = e2eCSV(rows)
 			}
 			writeFile(t, filepath.Join(dir, "in."+format), data)
-			got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+			got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
 				"run", "--input", "in."+format, "--run-id", "e2e", "--rate", "unlimited")
 			if got.code != exitOK {
 				t.Fatalf("exit %d\nstderr:\n%s", got.code, got.stderr)
 			}
 			runDir := got.runDir(t)
-			if runDir != filepath.Join(dir, "reports", "e2e") {
-				t.Errorf("run folder %q, want reports/e2e", runDir)
+			if runDir != filepath.Join(dir, "runs", "e2e") {
+				t.Errorf("run folder %q, want runs/e2e", runDir)
 			}
 			for _, r := range rows {
 				u, ok := srv.User(r.id)
@@ -160,7 +160,7 @@ func TestReRunFailed(t *testing.T) {
 			}
 			writeFile(t, filepath.Join(dir, "in."+format), data)
 			vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
-			first := runBinary(t, dir, vars, "run", "--input", "in."+format, "--run-id", "first")
+			first := runIn(t, dir, vars, "run", "--input", "in."+format, "--run-id", "first")
 			if first.code != exitRows {
 				t.Fatalf("first run exit %d, want 1\n%s", first.code, first.stderr)
 			}
@@ -174,7 +174,7 @@ func TestReRunFailed(t *testing.T) {
 				t.Errorf("succeeded row in %s:\n%s", failed, b)
 			}
 			srv.AddUser("user_gone", nil, nil, nil)
-			second := runBinary(t, dir, vars, "run", "--input", failed, "--run-id", "second")
+			second := runIn(t, dir, vars, "run", "--input", failed, "--run-id", "second")
 			sum = readSummary(t, second.runDir(t))
 			if sum.Total != 2 || sum.Counts[reports.Succeeded] != 1 || sum.Counts[reports.Invalid] != 1 {
 				t.Errorf("re-run of %s: summary %+v\n%s", failed, sum, second.stderr)
@@ -188,7 +188,7 @@ func TestSandbox(t *testing.T) {
 	t.Parallel()
 	root, _ := filepath.Abs("../..")
 	reportDir := t.TempDir()
-	got := runBinary(t, root, nil, "run", "--sandbox", "--report-dir", reportDir, "--log-format", "json")
+	got := runIn(t, root, nil, "run", "--sandbox", "--report-dir", reportDir, "--log-format", "json")
 	if got.code != exitRows {
 		t.Fatalf("sandbox exit %d, want 1 (the example has one invalid row)\nstderr:\n%s", got.code, got.stderr)
 	}
@@ -212,7 +212,7 @@ func TestWrongKeyAborts(t *testing.T) {
 	srv, url := startEmulator(t, emulator.Config{Keys: []string{"sk_test_theotherkey123"}, AutoCreate: true})
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(300, 300))
-	got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+	got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
 		"run", "--input", "in.ndjson", "--workers", "16", "--rate", "unlimited")
 	if got.code != exitAborted || !strings.Contains(got.stderr, "rejected the secret key") {
 		t.Fatalf("exit %d, want 3 naming the key\nstderr:\n%s", got.code, got.stderr)

@@ -419,8 +419,8 @@ func TestHostileFiles(t *testing.T) {
 			}
 			vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
 
-			val := runBinary(t, dir, nil, append([]string{"validate", "--input", file}, c.args...)...)
-			applied := runBinary(t, dir, vars, append([]string{"run", "--input", file, "--run-id", "hostile",
+			val := runIn(t, dir, nil, append([]string{"validate", "--input", file}, c.args...)...)
+			applied := runIn(t, dir, vars, append([]string{"run", "--input", file, "--run-id", "hostile",
 				"--rate", "unlimited", "--log-format", "json"}, c.args...)...)
 
 			if c.header != "" {
@@ -432,7 +432,7 @@ func TestHostileFiles(t *testing.T) {
 				if n := srv.Stats().Requests; n != 0 {
 					t.Errorf("the emulator received %d requests for a file whose header is refused", n)
 				}
-				if _, err := os.Stat(filepath.Join(dir, "reports")); !errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(filepath.Join(dir, "runs")); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("a refused file left a report folder: %v", err)
 				}
 				return
@@ -584,7 +584,7 @@ func TestPathBreakingIDs(t *testing.T) {
 			}
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, "in."+format), b.String())
-			got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+			got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
 				"run", "--input", "in."+format, "--run-id", "paths", "--rate", "unlimited")
 			if got.code != exitRows {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)

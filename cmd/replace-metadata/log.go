@@ -22,7 +22,8 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	if format == "console" || (format == "auto" && isTerminal(w)) {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
 	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+	// Events are written whole, one at a time, whatever the writer.
+	return zerolog.New(zerolog.SyncWriter(out)).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 func isTerminal(v any) bool {

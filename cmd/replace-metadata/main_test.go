@@ -82,6 +82,19 @@ func runInProcess(t testing.TB, vars map[string]string, stdin string, args ...st
 	return result{code: report(err, &stderr), stdout: stdout.String(), stderr: stderr.String()}
 }
 
+// runIn calls run like main does, in the working directory dir, with only
+// the given environment: the command end to end, in process (fast,
+// parallel, covered). Tests of signals, locks and SIGKILL use runBinary.
+func runIn(t testing.TB, dir string, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, env{
+		stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+		getenv: func(k string) string { return vars[k] }, dir: dir,
+	})
+	return result{code: report(err, &stderr), stdout: stdout.String(), stderr: stderr.String(), wd: dir}
+}
+
 // runBinary runs the built command in dir with only the given environment.
 func runBinary(t testing.TB, dir string, vars map[string]string, args ...string) result {
 	t.Helper()

@@ -56,7 +56,7 @@ func TestMetricsPushed(t *testing.T) {
 	}
 
 	before := time.Now()
-	first := runBinary(t, dir, vars, args("ok.ndjson", "ok")...)
+	first := runIn(t, dir, vars, args("ok.ndjson", "ok")...)
 	if first.code != exitOK {
 		t.Fatalf("first run exit %d\nstderr:\n%s", first.code, first.stderr)
 	}
@@ -107,7 +107,7 @@ func TestMetricsPushed(t *testing.T) {
 		t.Errorf("duration %v", d)
 	}
 
-	second := runBinary(t, dir, vars, args("bad.ndjson", "bad")...)
+	second := runIn(t, dir, vars, args("bad.ndjson", "bad")...)
 	if second.code != exitRows {
 		t.Fatalf("second run exit %d, want 1\nstderr:\n%s", second.code, second.stderr)
 	}
@@ -207,7 +207,7 @@ func TestMetricsNeverFailTheRun(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(5, 5))
 	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
 
-	got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--pushgateway-url", "http://127.0.0.1:1", "--push-interval", "10ms")
+	got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--pushgateway-url", "http://127.0.0.1:1", "--push-interval", "10ms")
 	if got.code != exitOK || !strings.Contains(got.stderr, "could not push metrics") {
 		t.Errorf("gateway down: exit %d, want 0 with a warning\nstderr:\n%s", got.code, got.stderr)
 	}
@@ -216,7 +216,7 @@ func TestMetricsNeverFailTheRun(t *testing.T) {
 	}
 
 	before := srv.Stats().Requests
-	got = runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--pushgateway-url", "ftp://user:pgsecret123@127.0.0.1/")
+	got = runIn(t, dir, vars, "run", "--input", "in.ndjson", "--pushgateway-url", "ftp://user:pgsecret123@127.0.0.1/")
 	if got.code != exitUsage || !strings.Contains(got.stderr, "pushgateway_url") {
 		t.Errorf("ftp URL: exit %d, want 2 naming the setting\nstderr:\n%s", got.code, got.stderr)
 	}

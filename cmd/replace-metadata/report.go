@@ -13,7 +13,7 @@ func reportCmd(args []string, e env) error {
 	if len(args) != 1 {
 		return usagef("usage: replace-metadata report RUN-FOLDER")
 	}
-	t, err := reports.Merge(args[0])
+	t, err := reports.Merge(e.path(args[0]))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -34,11 +34,11 @@ func reportCmd(args []string, e env) error {
 	fmt.Fprintf(w, "complete\t%v\n", t.Complete)
 	fmt.Fprintf(w, "requests\t%d (%d retries, %d rate limited)\n", t.Requests, t.Retries, t.RateLimited)
 	if t.FailedFile != "" {
-		fmt.Fprintf(w, "re-run failed rows\t--input %s --run-id <new id>\n", t.FailedFile)
+		fmt.Fprintf(w, "re-run failed rows\t--input %s --run-id <new id>\n", e.show(t.FailedFile))
 	}
 	w.Flush()
 	if t.FailedFile != "" {
-		fmt.Fprintln(e.stdout, t.FailedFile)
+		fmt.Fprintln(e.stdout, e.show(t.FailedFile))
 	}
 	if t.ExitCode != 0 {
 		return &exitError{code: t.ExitCode}

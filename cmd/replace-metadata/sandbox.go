@@ -31,7 +31,7 @@ var (
 	seedUnsafe  = json.RawMessage(`{"seeded":true}`)
 )
 
-func startSandbox(cfg config, src *source) (*sandbox, error) {
+func startSandbox(inputPath string, src *source) (*sandbox, error) {
 	s := &sandbox{key: "sk_test_sandbox" + rand.Text()}
 	s.srv = emulator.New(emulator.Config{
 		Keys:           []string{s.key},
@@ -45,7 +45,7 @@ func startSandbox(cfg config, src *source) (*sandbox, error) {
 		AutoCreate: src.file == nil,
 	})
 	if src.file != nil {
-		if err := s.seed(cfg.Input, src.format); err != nil {
+		if err := s.seed(inputPath, src.format); err != nil {
 			return nil, err
 		}
 	}

@@ -177,7 +177,7 @@ func TestSecretFaults(t *testing.T) {
 			mu.Lock()
 			clear(attempts)
 			mu.Unlock()
-			got := runBinary(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "faults", "--rate", "unlimited",
+			got := runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "faults", "--rate", "unlimited",
 				"--log-level", "debug", "--log-format", format, "--max-attempts", "4", "--timeout", "1s")
 			if got.code != exitRows {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)
@@ -271,7 +271,7 @@ func TestSecretEchoed(t *testing.T) {
 	writeFile(t, filepath.Join(wd, "in.ndjson"), in.String())
 	before := snapshot(t, wd)
 	vars, empty := sandboxedVars(t, map[string]string{"CLERK_API_URL": echo.URL})
-	got := runBinary(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "echo", "--secret-key-file", keyFile,
+	got := runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "echo", "--secret-key-file", keyFile,
 		"--rate", "unlimited", "--log-level", "debug", "--log-format", "console", "--max-attempts", "2")
 	if got.code != exitRows {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)
@@ -310,7 +310,7 @@ func TestSecretEchoed(t *testing.T) {
 	writeFile(t, filepath.Join(wd, "in.ndjson"), in.String())
 	before = snapshot(t, wd)
 	vars, empty = sandboxedVars(t, map[string]string{"CLERK_API_URL": deny.URL, "CLERK_SECRET_KEY": canaryKey})
-	got = runBinary(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "deny", "--log-level", "debug", "--log-format", "json")
+	got = runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "deny", "--log-level", "debug", "--log-format", "json")
 	if got.code != exitAborted || !strings.Contains(got.stderr, "rejected the secret key") {
 		t.Fatalf("exit %d, want %d and a message about the key\nstderr:\n%s", got.code, exitAborted, got.stderr)
 	}

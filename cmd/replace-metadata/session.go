@@ -127,7 +127,7 @@ func (s *session) open() error {
 func (s *session) connect() error {
 	var key string
 	if s.cfg.Sandbox {
-		sb, err := startSandbox(s.cfg, s.src)
+		sb, err := startSandbox(s.env.path(s.cfg.Input), s.src)
 		if err != nil {
 			return err
 		}

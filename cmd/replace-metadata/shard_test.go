@@ -94,7 +94,7 @@ func readResults(t *testing.T, dir string) map[int]resultRow {
 // exit code, its "name value" lines and its stdout.
 func reportTotals(t *testing.T, wd, runDir string) (int, map[string]string, string) {
 	t.Helper()
-	got := runBinary(t, wd, nil, "report", runDir)
+	got := runIn(t, wd, nil, "report", runDir)
 	lines := map[string]string{}
 	for _, l := range strings.Split(got.stdout, "\n") {
 		if k, v, ok := strings.Cut(l, "  "); ok {
@@ -144,7 +144,7 @@ func TestShards(t *testing.T) {
 		procs = append(procs, startBinary(t, dir, v, a...))
 	}
 
-	runDir := filepath.Join(dir, "reports", "sharded")
+	runDir := filepath.Join(dir, "runs", "sharded")
 	seen := map[int]int{} // row -> shard
 	wantCode := exitOK
 	for i, p := range procs {
@@ -216,7 +216,7 @@ func TestShards(t *testing.T) {
 
 	// The report sums the shards and writes the merged failed rows.
 	for range 2 { // twice: the report reads shards, not its own output
-		code, got, stdout := reportTotals(t, dir, filepath.Join("reports", "sharded"))
+		code, got, stdout := reportTotals(t, dir, filepath.Join("runs", "sharded"))
 		if code != wantCode {
 			t.Errorf("report exit %d, want the run's %d\n%s", code, wantCode, stdout)
 		}
@@ -229,7 +229,7 @@ func TestShards(t *testing.T) {
 				t.Errorf("report %s = %q, want %q\n%s", k, got[k], want, stdout)
 			}
 		}
-		failed := filepath.Join("reports", "sharded", "failed.ndjson")
+		failed := filepath.Join("runs", "sharded", "failed.ndjson")
 		if last := lastLine(stdout); last != failed {
 			t.Errorf("report's last line %q, want the merged failed rows %s", last, failed)
 		}
@@ -262,7 +262,7 @@ func TestReportMissingShard(t *testing.T) {
 	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
 	runShard := func(i int) {
 		t.Helper()
-		got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "partial", "--rate", "unlimited",
+		got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "partial", "--rate", "unlimited",
 			"--shard-count", strconv.Itoa(count), "--shard-index", strconv.Itoa(i), "--log-level", "warn")
 		if got.code != exitOK {
 			t.Fatalf("shard %d exit %d\nstderr:\n%s", i, got.code, got.stderr)
@@ -271,7 +271,7 @@ func TestReportMissingShard(t *testing.T) {
 	runShard(0)
 	runShard(2)
 
-	runDir := filepath.Join("reports", "partial")
+	runDir := filepath.Join("runs", "partial")
 	code, got, stdout := reportTotals(t, dir, runDir)
 	if code != exitAborted {
 		t.Errorf("report with shard 1 missing: exit %d, want 3\n%s", code, stdout)

@@ -121,7 +121,7 @@ func TestStopThenResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := first.wait(t, 30*time.Second)
-			runDir := filepath.Join(dir, "reports", "stop")
+			runDir := filepath.Join(dir, "runs", "stop")
 			switch sig {
 			case syscall.SIGKILL:
 				if got.code != -int(syscall.SIGKILL) {
@@ -196,7 +196,7 @@ func TestSecondSignal(t *testing.T) {
 	if got.code != exitAborted {
 		t.Fatalf("exit %d, want 3\nstderr:\n%s", got.code, got.stderr)
 	}
-	runDir := filepath.Join(dir, "reports", "twice")
+	runDir := filepath.Join(dir, "runs", "twice")
 	sum := readSummary(t, runDir)
 	res := results(t, runDir)
 	if sum.Complete || sum.Counts[reports.Succeeded] != len(res) || len(res) != 10 {
