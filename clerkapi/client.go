@@ -129,6 +129,8 @@ type Response struct {
 	RetryAfter time.Duration
 	// Err is set when no usable response arrived (network, timeout).
 	Err error
+	// User is the user Clerk stored, on a metadata write that succeeded.
+	User *User
 }
 
 // OK reports whether the write was applied.
@@ -142,23 +144,45 @@ const sdkHeader = "go/v2.0.0"
 
 // ReplaceMetadata replaces the fields of m that are set (not nil), and
 // only those, on user userID. An id that could change the request path is
-// refused without a request (CodeInvalidUserID).
+// refused without a request (CodeInvalidUserID). On success the Response
+// carries the user as Clerk stored it.
 func (c *Client) ReplaceMetadata(ctx context.Context, userID string, m Metadata) Response {
 	if !SafeUserID(userID) {
 		return Response{Code: CodeInvalidUserID, Message: fmt.Sprintf("user id %q could change the request path: not sent", userID),
 			Err: errUnsafeID}
 	}
-	body := ReplaceBody(m)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.users+userID+"/metadata", bytes.NewReader(body))
+	var stored *User
+	r := c.do(ctx, http.MethodPut, c.users+userID+"/metadata", ReplaceBody(m), "a user", func(b []byte) error {
+		u, err := ParseUser(b)
+		stored = &u
+		return err
+	})
+	if r.OK() {
+		r.User = stored
+	}
+	return r
+}
+
+// do makes one request and reads its answer into a Response; a success's
+// body goes to ok, whose error (the body is not want) makes the answer invalid (a proxy's page
+// with a 200, say: retrying is safe, every request here is idempotent).
+func (c *Client) do(ctx context.Context, method, url string, body []byte, want string, ok func([]byte) error) Response {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return Response{Code: CodeNetwork, Message: c.clean(err.Error(), 300), Err: err}
 	}
 	req.Header = http.Header{
 		"Authorization":     {c.auth},
-		"Content-Type":      {"application/json"},
 		"User-Agent":        {c.userAgent},
 		"Clerk-Api-Version": {APIVersion},
 		"X-Clerk-Sdk":       {sdkHeader},
+	}
+	if body != nil {
+		req.Header["Content-Type"] = []string{"application/json"}
 	}
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
@@ -177,17 +201,15 @@ func (c *Client) ReplaceMetadata(ctx context.Context, userID string, m Metadata)
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
 	b := buf.Bytes() // read whole, so the connection is reused; valid until return
 	if err != nil {
-		// The answer was cut: whether the write happened is unknown, and
+		// The answer was cut: whether a write happened is unknown, and
 		// sending it again is safe.
 		return c.failure(ctx, err)
 	}
 	switch {
 	case r.Status >= 200 && r.Status < 300:
-		if !looksLikeObject(b) {
-			// A proxy's page with a 200: the write may well have been
-			// applied; a retry is safe.
+		if err := ok(b); err != nil {
 			r.Code = CodeInvalidResponse
-			r.Message = fmt.Sprintf("Clerk answered %d with a body that is not a user", r.Status)
+			r.Message = fmt.Sprintf("Clerk answered %d with a body that is not %s (%v)", r.Status, want, err)
 		}
 	case r.Status >= 300 && r.Status < 400:
 		r.Code = CodeRedirect
@@ -241,13 +263,6 @@ func (c *Client) failure(ctx context.Context, err error) Response {
 
 // bodyPool holds the buffers answers are read into.
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// looksLikeObject is the check a success body gets: a JSON object, as a
-// user is. The job does not read the user, so it is not decoded.
-func looksLikeObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
-}
 
 // ReplaceBody returns the request body for the fields of m that are set:
 // exactly what encoding/json makes of the SDK's ReplaceMetadataParams, so

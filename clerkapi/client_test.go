@@ -16,6 +16,7 @@ import (
 // captured is one request as it arrived on the wire.
 type captured struct {
 	method, path string
+	query        string
 	header       http.Header
 	body         string
 	chunked      bool
@@ -29,7 +30,7 @@ func recordingServer(t *testing.T, answer http.HandlerFunc) (*httptest.Server, f
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		got = append(got, captured{r.Method, r.URL.EscapedPath(), r.Header.Clone(), string(b), len(r.TransferEncoding) > 0})
+		got = append(got, captured{r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Clone(), string(b), len(r.TransferEncoding) > 0})
 		mu.Unlock()
 		answer(w, r)
 	}))
