@@ -45,6 +45,20 @@ type Options struct {
 	RejectDuplicates bool
 	// Shard, when Count > 1, keeps only the rows of users that hash to it.
 	Shard Shard
+	// NoRead turns reading off: rows are written blind, with no backup,
+	// no skip of unchanged rows and no counting of removed keys.
+	NoRead bool
+	// WriteUnchanged writes rows whose every field already holds their
+	// value (to fire Clerk's user.updated webhooks, say).
+	WriteUnchanged bool
+	// Plan reads and decides, backs up what would be replaced (the plan's
+	// before.ndjson) and records, but writes nothing.
+	Plan bool
+	// MaxRemovedKeys stops the run before the write that would take the
+	// paths removed over it; negative means no limit. RemovedBefore are
+	// the paths earlier sessions of the run removed.
+	MaxRemovedKeys int
+	RemovedBefore  int
 	// Kill, when closed, cancels requests in flight at once.
 	Kill <-chan struct{}
 
@@ -67,6 +81,10 @@ type Recorder interface {
 	// Record stores row's outcome. An error means it could not be stored:
 	// the run stops, and the row has no outcome.
 	Record(r reports.Result, raw []byte) error
+	// Backup makes the prior values of user's fields set in prior durable
+	// before a write replaces them (unless the run backed them up already).
+	// An error stops the run, and the write is not sent.
+	Backup(userID string, prior clerkapi.Metadata) error
 }
 
 // Job applies rows to Clerk.
@@ -111,6 +129,9 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 		go r.sizePool(finished)
 	}
 	readErr := r.dispatch(rows)
+	if r.reader != nil {
+		r.reader.close()
+	}
 	if r.stop.Err() != nil {
 		r.sched.Stop()
 	}
@@ -150,6 +171,8 @@ type Stats struct {
 	Unresolved int // rows left without an outcome (stopped or canceled)
 
 	Requests    int64
+	Reads       int64 // read requests, retries included
+	Writes      int64 // write requests, retries included
 	Retries     int64
 	RateLimited int64
 	// ByStatus counts responses by HTTP status; 0 counts requests that got
@@ -170,7 +193,7 @@ func (r *run) stats() Stats {
 	st := Stats{
 		Rows: int(r.rows.Load()), Skipped: int(r.skipped.Load()), Duplicates: int(r.duplicates.Load()),
 		Recorded: int(r.recorded.Load()), Unresolved: int(r.unresolved.Load()),
-		Requests: r.client.Requests(), Retries: r.policy.retries.Load(), RateLimited: r.policy.rateLimited.Load(),
+		Requests: r.client.Requests(), Reads: r.reads.Load(), Writes: r.writes.Load(), Retries: r.policy.retries.Load(), RateLimited: r.policy.rateLimited.Load(),
 		ByStatus: map[int]int64{}, EOF: r.eof.Load() && r.stop.Err() == nil,
 		Rate: r.policy.lim.Rate(), Workers: r.sched.Size(),
 	}

@@ -26,6 +26,9 @@ type run struct {
 	index  input.Index // users seen, to tell a user's later rows
 	sched  *Scheduler[task]
 	policy *policy
+	users  *users  // nil with NoRead
+	reader *reader // nil with NoRead
+	guard  *guard
 
 	stop      context.Context // done: dispatch nothing more
 	abort     context.CancelCauseFunc
@@ -34,6 +37,7 @@ type run struct {
 
 	rows, duplicates, skipped atomic.Int64
 	recorded, unresolved      atomic.Int64
+	reads, writes             atomic.Int64
 	eof                       atomic.Bool
 }
 
@@ -43,6 +47,8 @@ type task struct {
 	// repeat is set when the user appeared on an earlier row: only then
 	// can the per-user limit come into play.
 	repeat bool
+	// user is what the run knows of the row's user (nil with NoRead).
+	user *user
 }
 
 func newRun(ctx context.Context, j *Job, rec Recorder) *run {
@@ -78,7 +84,12 @@ func newRun(ctx context.Context, j *Job, rec Recorder) *run {
 	if workers <= 0 {
 		workers = autoStart
 	}
-	r.sched = NewScheduler(r.write, func(task) { r.unresolved.Add(1) }, workers, maxQueued)
+	r.sched = NewScheduler(r.step, r.drop, workers, maxQueued)
+	r.guard = newGuard(o.MaxRemovedKeys, o.RemovedBefore)
+	if !o.NoRead {
+		r.users = newUsers()
+		r.reader = newReader(r)
+	}
 	return r
 }
 
@@ -111,7 +122,7 @@ func (r *run) dispatch(rows input.Reader) error {
 			r.invalid(&row)
 			continue
 		}
-		if err := r.sched.Add(r.stop, row.UserID, task{row: row, repeat: repeat}, false); err != nil {
+		if err := r.submit(task{row: row, repeat: repeat}); err != nil {
 			r.unresolved.Add(1)
 			continue
 		}
@@ -126,6 +137,33 @@ func (r *run) dispatch(rows input.Reader) error {
 		}
 	}
 	return nil
+}
+
+// submit hands a valid row to the scheduler. With reads on, a user not
+// known yet is added held, and queued for the next batched read, which
+// releases it.
+func (r *run) submit(t task) error {
+	if r.users == nil {
+		return r.sched.Add(r.stop, t.row.UserID, t, false)
+	}
+	u, read := r.users.acquire(t.row.UserID)
+	t.user = u
+	if err := r.sched.Add(r.stop, u.id, t, read); err != nil {
+		r.users.release(u)
+		return err
+	}
+	if read {
+		r.reader.add(u) // after Add: the read may release u at once
+	}
+	return nil
+}
+
+// drop is a row the scheduler will not run: the run stopped first.
+func (r *run) drop(t task) {
+	if t.user != nil {
+		r.users.release(t.user)
+	}
+	r.unresolved.Add(1)
 }
 
 // invalid records a row that is never sent.

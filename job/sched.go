@@ -148,6 +148,28 @@ func (s *Scheduler[T]) Waiting() int {
 	return s.waiting
 }
 
+// WaitReady waits until fewer than n keys are ready and not yet taken,
+// so work prepared ahead (users read ahead of their writes) stays a few
+// batches deep. It returns early when the scheduler stops or closes, or
+// with ctx's error.
+func (s *Scheduler[T]) WaitReady(ctx context.Context, n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ready)-s.head < n || s.closed || s.stopped {
+		return ctx.Err()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for len(s.ready)-s.head >= n && !s.closed && !s.stopped && ctx.Err() == nil {
+		s.changed.Wait()
+	}
+	return ctx.Err()
+}
+
 // Has reports whether key has tasks waiting or running.
 func (s *Scheduler[T]) Has(key string) bool {
 	s.mu.Lock()
@@ -249,6 +271,7 @@ func (s *Scheduler[T]) take() (string, bool) {
 			key := s.ready[s.head]
 			s.ready[s.head] = ""
 			s.head++
+			s.changed.Broadcast() // one fewer ready: WaitReady
 			if s.head == len(s.ready) {
 				s.ready, s.head = s.ready[:0], 0
 			} else if s.head > 1024 && s.head*2 > len(s.ready) {

@@ -2,39 +2,170 @@ package job
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
+	"github.com/replace-metadata/replace-metadata/input"
+	"github.com/replace-metadata/replace-metadata/job/jsondiff"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
-// write is a row's step: replace the fields it sets, through the policy,
-// and record the outcome, unless the run stops first: then the row has no
-// outcome and a resumed run sends it again.
-func (r *run) write(t task) {
+// Codes of rows the read decided.
+const (
+	// CodeReadFailed: the user could not be read, so nothing was written
+	// (a write is never sent without a backup of what it replaces).
+	CodeReadFailed = "read_failed"
+	// CodeNotFound is Clerk's code for a user that does not exist.
+	CodeNotFound = "resource_not_found"
+)
+
+// step is a row's work on its worker: with reads on, decide from the
+// user's current metadata whether the row changes anything, count what it
+// removes, stop at the removal guard, back up what it replaces; then (not
+// in a plan) write it and record the outcome. A run that stops first
+// leaves the row without an outcome, for a resumed run.
+func (r *run) step(t task) {
+	row := &t.row
+	meta := clerkapi.Metadata{row.Public, row.Private, row.Unsafe}
+	if t.user == nil {
+		r.write(t, meta, reports.Result{})
+		return
+	}
+	u := t.user
+	defer r.users.release(u)
+	if !u.known && !u.missing && u.readErr == nil {
+		r.reader.readOne(u)
+	}
+	switch {
+	case r.stop.Err() != nil:
+		r.unresolved.Add(1)
+		return
+	case u.readErr != nil:
+		r.readFailed(row, u.readErr)
+		return
+	case u.missing:
+		r.notFound(row)
+		return
+	case !u.known: // the read was cut short by the stop
+		r.unresolved.Add(1)
+		return
+	}
+	changes, same := diff(u.current, meta)
+	res := reports.Result{Action: reports.ActionChange}
+	res.SetChanges(changes)
+	if same && !r.opts.WriteUnchanged {
+		res.Status, res.Action = reports.Unchanged, reports.ActionUnchanged
+		r.record(row, res)
+		return
+	}
+	if !r.guard.take(res.RemovedKeys) {
+		r.unresolved.Add(1)
+		r.abort(r.guard.stopError(r.rec))
+		return
+	}
+	prior := clerkapi.Metadata{}
+	for f := range meta {
+		if meta[f] != nil {
+			prior[f] = u.current[f]
+		}
+	}
+	if err := r.rec.Backup(u.id, prior); err != nil {
+		r.guard.give(res.RemovedKeys)
+		r.unresolved.Add(1)
+		r.abort(&StopError{Reason: "cannot write the backup: " + err.Error(), Cause: err})
+		return
+	}
+	if r.opts.Plan {
+		for f := range meta {
+			if meta[f] != nil {
+				u.current[f] = meta[f] // what the write would store
+			}
+		}
+		r.record(row, res)
+		return
+	}
+	r.write(t, meta, res)
+}
+
+// diff compares each field the row sets with its current value.
+func diff(current, next clerkapi.Metadata) (changes []reports.FieldChange, same bool) {
+	same = true
+	for f, v := range next {
+		if v == nil {
+			continue
+		}
+		if jsondiff.Equal(current[f], v) {
+			continue
+		}
+		same = false
+		c := jsondiff.Compare(clerkapi.FieldNames[f], current[f], v)
+		changes = append(changes, reports.FieldChange{
+			Field: clerkapi.FieldNames[f], Removed: c.Removed, Added: c.Added, Changed: c.Changed,
+		})
+	}
+	return changes, same
+}
+
+// write sends the row's replace through the policy and records its
+// outcome; res holds what the read decided (changes, action).
+func (r *run) write(t task, meta clerkapi.Metadata, res reports.Result) {
 	row := &t.row
 	start := r.now()
-	meta := clerkapi.Metadata{row.Public, row.Private, row.Unsafe}
-	user := ""
+	paced := ""
 	if t.repeat {
-		user = row.UserID // only repeats can meet the per-user limit
+		paced = row.UserID // only repeats can meet the per-user limit
 	}
-	out := r.policy.do(user, func(ctx context.Context) clerkapi.Response {
+	out := r.policy.do(paced, func(ctx context.Context) clerkapi.Response {
+		r.writes.Add(1)
 		return r.client.ReplaceMetadata(ctx, row.UserID, meta)
 	})
 	if out.stopped {
+		r.guard.give(res.RemovedKeys)
 		r.unresolved.Add(1)
 		return
 	}
 	resp := &out.resp
-	res := reports.Result{
-		Status: reports.Succeeded, HTTPStatus: resp.Status, Attempts: out.attempts,
-		DurationMS: r.now().Sub(start).Milliseconds(), TraceID: resp.TraceID,
+	res.HTTPStatus, res.Attempts, res.TraceID = resp.Status, out.attempts, resp.TraceID
+	res.DurationMS = r.now().Sub(start).Milliseconds()
+	res.Status = reports.Succeeded
+	if u := t.user; u != nil {
+		switch {
+		case resp.User != nil:
+			u.current = resp.User.Metadata
+		case out.verdict == clerkapi.Retryable:
+			u.known = false // it may have been applied: read again before the next row
+		}
 	}
 	if out.verdict != clerkapi.Done {
+		if out.verdict == clerkapi.Permanent {
+			r.guard.give(res.RemovedKeys) // refused: nothing was removed
+		}
 		res.Status, res.ErrorCode, res.ErrorMessage = reports.Failed, resp.Code, resp.Message
 		r.log.Warn().Int("row", row.N).Int("line", row.Line).Str("user_id", row.UserID).
 			Int("http_status", resp.Status).Str("error_code", resp.Code).Str("error", resp.Message).
 			Int("attempts", out.attempts).Str("clerk_trace_id", resp.TraceID).Msg("row failed")
 	}
 	r.record(row, res)
+}
+
+// readFailed records a row whose user could not be read: nothing is
+// written for it.
+func (r *run) readFailed(row *input.Row, out *outcome) {
+	resp := &out.resp
+	msg := fmt.Sprintf("the user could not be read, so nothing was written (after %d attempts: %s %s: %s)",
+		out.attempts, statusText(resp.Status), resp.Code, resp.Message)
+	r.log.Warn().Int("row", row.N).Int("line", row.Line).Str("user_id", row.UserID).
+		Int("http_status", resp.Status).Str("error_code", CodeReadFailed).Str("error", msg).Msg("row failed")
+	r.record(row, reports.Result{Status: reports.Failed, Action: reports.ActionReadFailed,
+		HTTPStatus: resp.Status, ErrorCode: CodeReadFailed, ErrorMessage: msg, TraceID: resp.TraceID})
+}
+
+// notFound records a row whose user the read did not return.
+func (r *run) notFound(row *input.Row) {
+	msg := "No user was found with id " + row.UserID + " (nothing was written)"
+	r.log.Warn().Int("row", row.N).Int("line", row.Line).Str("user_id", row.UserID).
+		Int("http_status", http.StatusNotFound).Str("error_code", CodeNotFound).Msg("row failed: no such user")
+	r.record(row, reports.Result{Status: reports.Failed, Action: reports.ActionNotFound,
+		HTTPStatus: http.StatusNotFound, ErrorCode: CodeNotFound, ErrorMessage: msg})
 }

@@ -74,6 +74,7 @@ func Merge(runDir string) (*Totals, error) {
 	sort.Slice(t.Shards, func(a, b int) bool { return t.Shards[a].Index < t.Shards[b].Index })
 	count := t.Shards[0].Count
 	seen := map[int]bool{}
+	top := newPathCounts(nil)
 	t.Complete = true
 	for _, sh := range t.Shards {
 		if sh.Count != count {
@@ -88,6 +89,12 @@ func Merge(runDir string) (*Totals, error) {
 		t.Counts.Add(s.Counts)
 		t.Duplicates += s.Duplicates
 		t.Requests += s.Requests
+		t.Reads += s.Reads
+		t.Writes += s.Writes
+		t.Removed += s.Removed
+		t.Added += s.Added
+		t.Changed += s.Changed
+		top.addAll(s.TopRemoved)
 		t.Retries += s.Retries
 		t.RateLimited += s.RateLimited
 		t.Complete = t.Complete && s.Complete
@@ -99,6 +106,7 @@ func Merge(runDir string) (*Totals, error) {
 		}
 		t.ExitCode = max(t.ExitCode, s.ExitCode)
 	}
+	t.TopRemoved = top.top(TopPaths)
 	for i := range count {
 		if !seen[i] {
 			t.Missing = append(t.Missing, i)

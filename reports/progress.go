@@ -11,10 +11,13 @@ type Progress struct {
 	Final bool
 	// Total is the number of rows expected (0: unknown, e.g. stdin).
 	Total int
-	// Counts are the rows with an outcome, every session of the run.
+	// Done is the rows with an outcome (or planned), every session of the
+	// run; Counts are a run's by outcome.
+	Done   int
 	Counts Counts
-	// Requests, Retries and RateLimited count this session's requests.
-	Requests, Retries, RateLimited int64
+	// Requests, Reads, Writes, Retries and RateLimited count this
+	// session's requests.
+	Requests, Reads, Writes, Retries, RateLimited int64
 	// ByStatus counts this session's answers by HTTP status (0: none).
 	ByStatus map[int]int64
 	// Rate is the request rate in force (+Inf: unlimited), Workers the

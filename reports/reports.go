@@ -33,6 +33,39 @@ type Result struct {
 	Attempts     int    `csv:"attempts"`
 	DurationMS   int64  `csv:"duration_ms"`
 	TraceID      string `csv:"clerk_trace_id"`
+	// RemovedKeys, AddedKeys and ChangedKeys count the paths the row's
+	// replace removes, adds and changes (see Changes); 0 when the user
+	// was not read.
+	RemovedKeys int `csv:"removed_keys"`
+	AddedKeys   int `csv:"added_keys"`
+	ChangedKeys int `csv:"changed_keys"`
+
+	// Changes are the paths, field by field: for plan.ndjson and the
+	// summary's most removed paths, not for results.csv.
+	Changes []FieldChange `csv:"-"`
+	// Action is what a plan would do with the row (plans only).
+	Action Action `csv:"-"`
+}
+
+// FieldChange is what a row's replace does to one metadata field: the
+// paths it removes, adds and changes, dotted from the field
+// (public_metadata.onboarding.step).
+type FieldChange struct {
+	Field   string   `json:"field"`
+	Removed []string `json:"removed"`
+	Added   []string `json:"added"`
+	Changed []string `json:"changed"`
+}
+
+// SetChanges sets r's changes and their counts.
+func (r *Result) SetChanges(c []FieldChange) {
+	r.Changes = c
+	r.RemovedKeys, r.AddedKeys, r.ChangedKeys = 0, 0, 0
+	for _, f := range c {
+		r.RemovedKeys += len(f.Removed)
+		r.AddedKeys += len(f.Added)
+		r.ChangedKeys += len(f.Changed)
+	}
 }
 
 // oneLine makes s safe as a single-line CSV cell: line breaks and other

@@ -12,6 +12,7 @@ type Status uint8
 // Adding one is an entry here and one in statuses.
 const (
 	Succeeded Status = iota
+	Unchanged
 	Failed
 	Invalid
 	numStatuses
@@ -28,6 +29,7 @@ var statuses = [numStatuses]struct {
 	doc      string
 }{
 	Succeeded: {"succeeded", false, false, "the write was applied"},
+	Unchanged: {"unchanged", false, false, "every field already held the row's value: nothing was written"},
 	Failed:    {"failed", true, true, "Clerk refused the write, or every attempt failed"},
 	Invalid:   {"invalid", true, true, "the row could not be used as it is; nothing was sent"},
 }

@@ -14,11 +14,17 @@ import (
 // Summary is summary.json: a run's counts and timings. It is rewritten
 // while the run goes, so a run that died still says how far it got.
 type Summary struct {
+	// Command is what wrote the folder: "run" or "plan".
+	Command     string `json:"command"`
 	RunID       string `json:"run_id"`
 	ToolVersion string `json:"tool_version"`
 	Input       string `json:"input"`
 	Format      string `json:"format"`
 	InputSHA256 string `json:"input_sha256,omitempty"`
+	// APIURL and KeyFingerprint name the instance the run (or plan) was
+	// made against; the fingerprint is a hash of the key, never the key.
+	APIURL         string `json:"api_url,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 
 	// Total is the number of input rows when known (the whole input was
 	// read, or counted before the run), else the rows read so far.
@@ -33,6 +39,18 @@ type Summary struct {
 	Requests    int64 `json:"requests"`
 	Retries     int64 `json:"retries"`
 	RateLimited int64 `json:"rate_limited"`
+	// Reads and Writes split the requests: batched reads of users, and
+	// metadata writes.
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+	// KeyCounts are the paths the rows removed, added and changed (from
+	// each user's value as read), and TopRemoved the ten removed most.
+	KeyCounts
+	TopRemoved []PathCount `json:"top_removed_paths"`
+	// Actions are a plan's rows by what a run would do with them, and
+	// PlanUsers the users it would change (plans only).
+	Actions   *ActionCounts `json:"actions,omitempty"`
+	PlanUsers int           `json:"plan_users,omitempty"`
 
 	Start          time.Time `json:"start"`
 	End            time.Time `json:"end"`
@@ -51,6 +69,9 @@ type summaryFields Summary
 
 // MarshalJSON writes the summary with its counts flattened in after total.
 func (s Summary) MarshalJSON() ([]byte, error) {
+	if s.TopRemoved == nil {
+		s.TopRemoved = []PathCount{}
+	}
 	b, err := json.Marshal(summaryFields(s))
 	if err != nil {
 		return nil, err
@@ -181,6 +202,24 @@ func (s *Summary) Settle(e End) {
 		s.ExitCode = ExitRows
 	default:
 		s.ExitCode = ExitOK
+	}
+}
+
+// SettlePlan decides what the end of a plan means: exit 0 when every row
+// would change or is unchanged, 1 when some are invalid, their users
+// missing or unreadable, or the paths removed would exceed maxRemoved
+// (negative: no limit), 3 when it stopped early.
+func (s *Summary) SettlePlan(e End, maxRemoved int) {
+	s.Settle(e)
+	if !s.Complete {
+		return
+	}
+	s.ExitCode = ExitOK
+	if a := s.Actions; a != nil && a[ActionNotFound]+a[ActionInvalid]+a[ActionReadFailed] > 0 {
+		s.ExitCode = ExitRows
+	}
+	if maxRemoved >= 0 && s.Removed > maxRemoved {
+		s.ExitCode = ExitRows
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gocarina/gocsv"
+
+	"github.com/replace-metadata/replace-metadata/clerkapi"
 )
 
 // File names inside a run folder.
@@ -38,8 +40,12 @@ type Options struct {
 	// SyncInterval is how often written results are synced to the disk
 	// (fsync). Zero means one second. Record writes each result to the
 	// file before it returns, so a killed process loses no recorded
-	// result; syncing bounds what a lost machine loses.
+	// result; syncing bounds what a lost machine loses. Backups are
+	// synced before Backup returns.
 	SyncInterval time.Duration
+	// PriorRemoved seeds the most removed paths with an earlier session's
+	// (its summary's), so a resumed run's list covers the whole run.
+	PriorRemoved []PathCount
 }
 
 // Writer records row outcomes in a run folder. It is safe for concurrent
@@ -55,12 +61,16 @@ type Writer struct {
 	opts Options
 	lock *os.File
 
-	// mu guards what Record queues and the counts.
-	mu         sync.Mutex
-	queue      []Result
-	queueFail  []byte // failed rows, written before the results that name them
-	queued     uint64 // results ever queued
-	counts     Counts
+	// mu guards what Record and Backup queue, and the counts.
+	mu          sync.Mutex
+	queue       []Result
+	queueFail   []byte // failed rows, written before the results that name them
+	queueBackup []byte // backup lines
+	queued      uint64 // results and backups ever queued
+	counts      Counts
+	keys        KeyCounts
+	removed     *PathCounts
+	backed      *backedUp
 	done       bitset // rows with an outcome, from any session of the run
 	failure    bitset // of those, the failed and invalid ones
 	spare      []Result
@@ -74,6 +84,8 @@ type Writer struct {
 	csvw     *gocsv.SafeCSVWriter
 	failed   *os.File
 	failBuf  *bufio.Writer
+	backup   *os.File
+	backBuf  *bufio.Writer
 	err      error // the first write error; later writes are dropped
 	dirty    bool  // written since the last sync
 
@@ -100,7 +112,8 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("run folder: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{})}
+	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
+		backed: newBackedUp(), removed: newPathCounts(opts.PriorRemoved)}
 	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run folder: %w", err)
@@ -139,6 +152,9 @@ func (w *Writer) open() error {
 			return fmt.Errorf("write results header: %w", err)
 		}
 	}
+	if err := w.openBackup(); err != nil {
+		return err
+	}
 	failed, err := os.OpenFile(filepath.Join(w.dir, FailedFile(w.opts.Format)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("open failed rows: %w", err)
@@ -152,6 +168,25 @@ func (w *Writer) open() error {
 		w.failBuf.Write(appendLine(nil, w.opts.Header))
 	}
 	return w.Flush()
+}
+
+// openBackup loads an earlier session's backup.ndjson, if any, and opens it
+// for appending.
+func (w *Writer) openBackup() error {
+	path := filepath.Join(w.dir, BackupFile)
+	if err := loadBackup(path, w.backed); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open backup: %w", err)
+	}
+	w.backup = f
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("open backup: %w", err)
+	}
+	w.backBuf = bufio.NewWriterSize(f, 16<<10)
+	return nil
 }
 
 // load reads the results of earlier sessions, if any.
@@ -196,6 +231,7 @@ func (w *Writer) load(path string) error {
 			w.failure.set(r.Row)
 		}
 		w.counts[r.Status]++
+		w.keys.add(&r)
 	}
 }
 
@@ -255,7 +291,40 @@ func (w *Writer) Record(r Result, raw []byte) error {
 		w.queueFail = appendLine(w.queueFail, raw)
 	}
 	w.counts[r.Status]++
+	w.keys.add(&r)
+	w.removed.add(&r)
 	w.queue = append(w.queue, r)
+	w.queued++
+	seq := w.queued
+	w.mu.Unlock()
+	return w.commit(seq)
+}
+
+// Backup appends the prior values of user's fields set in prior to
+// backup.ndjson, but for those already there (from this session or an
+// earlier one of the run), and returns once they are on the disk (synced):
+// a write may be sent only after its backup is durable. An error means
+// nothing more can be backed up.
+func (w *Writer) Backup(userID string, prior clerkapi.Metadata) error {
+	w.mu.Lock()
+	have := w.backed.fields(userID)
+	var todo [clerkapi.NumFields]bool
+	for f := range prior {
+		switch {
+		case prior[f] == nil:
+		case have[f]:
+			prior[f] = nil
+		default:
+			todo[f] = true
+		}
+	}
+	line := BackupLine(userID, prior)
+	if line == nil {
+		w.mu.Unlock()
+		return nil
+	}
+	w.backed.add(userID, todo)
+	w.queueBackup = append(w.queueBackup, line...)
 	w.queued++
 	seq := w.queued
 	w.mu.Unlock()
@@ -285,10 +354,13 @@ func (w *Writer) commit(seq uint64) error {
 		return w.err
 	}
 	w.mu.Lock()
-	batch, fails, upto := w.queue, w.queueFail, w.queued
-	w.queue, w.queueFail = w.spare[:0], w.spareFail[:0]
+	batch, fails, backups, upto := w.queue, w.queueFail, w.queueBackup, w.queued
+	w.queue, w.queueFail, w.queueBackup = w.spare[:0], w.spareFail[:0], nil
 	w.mu.Unlock()
 	w.lastCommit = upto
+	if w.err == nil && len(backups) > 0 {
+		w.writeBackups(backups)
+	}
 	if w.err == nil {
 		w.write(batch, fails)
 	}
@@ -296,14 +368,28 @@ func (w *Writer) commit(seq uint64) error {
 		// These results are not (all) on disk: the counts say what is,
 		// and a resumed run reads the file for the rest.
 		w.mu.Lock()
-		for _, r := range batch {
-			w.counts[r.Status]--
+		for i := range batch {
+			w.counts[batch[i].Status]--
+			w.keys.sub(&batch[i])
 		}
 		w.mu.Unlock()
 	}
 	clear(batch)
 	w.spare, w.spareFail = batch[:0], fails[:0]
 	return w.err
+}
+
+// writeBackups writes and syncs backup lines: the writes they precede go
+// out once they are durable.
+func (w *Writer) writeBackups(lines []byte) {
+	w.backBuf.Write(lines)
+	if err := w.backBuf.Flush(); err != nil {
+		w.err = fmt.Errorf("write backup: %w", err)
+		return
+	}
+	if err := w.backup.Sync(); err != nil {
+		w.err = fmt.Errorf("sync backup: %w", err)
+	}
 }
 
 func (w *Writer) write(batch []Result, fails []byte) {
@@ -330,6 +416,24 @@ func (w *Writer) Counts() Counts {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.counts
+}
+
+// Done returns how many rows have an outcome, earlier sessions included.
+func (w *Writer) Done() int { return w.Counts().Total() }
+
+// Keys returns the paths removed, added and changed by the rows recorded
+// so far, earlier sessions included.
+func (w *Writer) Keys() KeyCounts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.keys
+}
+
+// TopRemoved returns the n paths removed most often, most first.
+func (w *Writer) TopRemoved(n int) []PathCount {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.removed.top(n)
 }
 
 // Flush writes everything queued to the files.
@@ -377,7 +481,7 @@ func (w *Writer) Close() error {
 
 func (w *Writer) closeFiles() error {
 	var err error
-	for _, f := range []*os.File{w.failed, w.results, w.lock} {
+	for _, f := range []*os.File{w.failed, w.results, w.backup, w.lock} {
 		if f != nil {
 			if e := f.Close(); err == nil {
 				err = e

@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, e env) error {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "run", "validate":
+	case "run", "validate", "plan":
 		cfg, err := loadConfig(newFlagSet(), rest, e.getenv, e.dir)
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(e.stdout, usage())
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, e env) error {
 		if cmd == "validate" || cfg.DryRun {
 			return validate(cfg, e)
 		}
-		return apply(ctx, cfg, e)
+		return apply(ctx, cfg, e, cmd == "plan")
 	case "report":
 		return reportCmd(rest, e)
 	case "version", "--version", "-version":
@@ -158,6 +158,8 @@ through PUT /v1/users/{user_id}/metadata, and reports what happened to every row
 
 Usage:
   replace-metadata run [flags]          apply the input
+  replace-metadata plan [flags]         read every user and say what run would change,
+                                        remove and skip; write nothing
   replace-metadata validate [flags]     check the input offline and send nothing
   replace-metadata report RUN-FOLDER    print a run's totals, summed over its shards,
                                         and write its merged failed rows

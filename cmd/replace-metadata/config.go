@@ -43,6 +43,9 @@ type config struct {
 	LogLevel          string   `yaml:"log_level"`
 	LogFormat         string   `yaml:"log_format"`
 	Progress          duration `yaml:"progress_interval"`
+	NoRead            bool     `yaml:"no_read"`
+	WriteUnchanged    bool     `yaml:"write_unchanged"`
+	MaxRemovedKeys    limit    `yaml:"max_removed_keys"`
 	ShardIndex        int      `yaml:"shard_index"`
 	ShardCount        int      `yaml:"shard_count"`
 	Metrics           metrics  `yaml:"metrics"`
@@ -56,17 +59,18 @@ type metrics struct {
 
 func defaults() config {
 	return config{
-		ReportDir:   "runs",
-		Rate:        90,
-		MaxAttempts: 5,
-		Timeout:     duration(10 * time.Second),
-		Grace:       duration(15 * time.Second),
-		Breaker:     50,
-		LogLevel:    "info",
-		LogFormat:   "auto",
-		Progress:    duration(5 * time.Second),
-		ShardCount:  1,
-		APIURL:      "https://api.clerk.com",
+		ReportDir:      "runs",
+		Rate:           90,
+		MaxAttempts:    5,
+		Timeout:        duration(10 * time.Second),
+		Grace:          duration(15 * time.Second),
+		Breaker:        50,
+		LogLevel:       "info",
+		LogFormat:      "auto",
+		Progress:       duration(5 * time.Second),
+		ShardCount:     1,
+		MaxRemovedKeys: -1,
+		APIURL:         "https://api.clerk.com",
 		Metrics: metrics{
 			PushInterval: duration(30 * time.Second),
 			JobName:      "replace-metadata",
@@ -128,6 +132,12 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogFormat) }},
 	{flag: "progress-interval", key: "progress_interval", usage: "how often to log progress (0: never)",
 		value: func(c *config) flag.Value { return &c.Progress }},
+	{flag: "no-read", key: "no_read", usage: "do not read users before writing them: no backup, no skip of unchanged rows, no count of removed keys (for keys or proxies that cannot read)",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.NoRead) }},
+	{flag: "write-unchanged", key: "write_unchanged", usage: "write rows whose fields already hold their values (to fire Clerk's user.updated webhooks)",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.WriteUnchanged) }},
+	{flag: "max-removed-keys", key: "max_removed_keys", usage: "stop before the write that would take the metadata keys removed over this many, or none",
+		value: func(c *config) flag.Value { return &c.MaxRemovedKeys }},
 	{flag: "shard-index", key: "shard_index", env: "JOB_COMPLETION_INDEX", usage: "this process's shard, 0-based (default: $JOB_COMPLETION_INDEX)",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardIndex) }},
 	{flag: "shard-count", key: "shard_count", usage: "number of shards the input is split into by user id",
@@ -337,6 +347,30 @@ func (r *rateFlag) Set(v string) error {
 	return nil
 }
 func (r *rateFlag) UnmarshalYAML(n *yaml.Node) error { return r.Set(n.Value) }
+
+// limit is a count that may be "none" (-1).
+type limit int
+
+func (l *limit) String() string {
+	if *l < 0 {
+		return "none"
+	}
+	return strconv.Itoa(int(*l))
+}
+func (l *limit) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "none" || v == "" {
+		*l = -1
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of keys (0 or more), or none")
+	}
+	*l = limit(n)
+	return nil
+}
+func (l *limit) UnmarshalYAML(n *yaml.Node) error { return l.Set(n.Value) }
 
 // workers is a pool size; 0 means auto.
 type workers int

@@ -23,6 +23,7 @@ import (
 // finishes the reports; what those mean (complete, totals, the exit code)
 // is decided by reports.Summary.Settle.
 type session struct {
+	plan   bool // the plan command: read and decide, write nothing
 	cfg    config
 	env    env
 	sec    *secrets
@@ -43,18 +44,30 @@ type session struct {
 	client  *clerkapi.Client
 
 	// execute
-	w     *reports.Writer
+	key   string
+	w     recorder
 	job   *job.Job
 	sum   reports.Summary
 	start time.Time
 }
 
-// apply is the run command: it applies the input to Clerk and writes the
-// run folder. The run folder's path is the last line on stdout. No error
-// leaves with the key in it, whatever produced it.
-func apply(ctx context.Context, cfg config, e env) error {
+// recorder is what a session records rows in: a run's reports.Writer, or
+// a plan's reports.PlanWriter.
+type recorder interface {
+	job.Recorder
+	Done() int
+	Keys() reports.KeyCounts
+	TopRemoved(n int) []reports.PathCount
+	Close() error
+}
+
+// apply is the run command (plan is true for the plan command): it
+// applies the input to Clerk, or plans it, and writes the run folder. The
+// run folder's path is the last line on stdout. No error leaves with the
+// key in it, whatever produced it.
+func apply(ctx context.Context, cfg config, e env, plan bool) error {
 	sec := &secrets{}
-	s := &session{cfg: cfg, env: e, sec: sec, stdout: &scrubbed{w: e.stdout, s: sec}}
+	s := &session{plan: plan, cfg: cfg, env: e, sec: sec, stdout: &scrubbed{w: e.stdout, s: sec}}
 	err := s.run(ctx)
 	if err == nil {
 		return nil
@@ -118,6 +131,12 @@ func (s *session) open() error {
 	if s.prev, err = reports.ReadSummary(s.env.path(s.dir)); err != nil {
 		return &usageError{err}
 	}
+	if s.plan {
+		if s.cfg.NoRead {
+			return usagef("a plan reads every user: --no-read makes no sense with it")
+		}
+		return nil // OpenPlan refuses a folder that holds a plan or a run
+	}
 	return checkResume(s.prev, src, s.cfg.Force, s.runID)
 }
 
@@ -148,12 +167,13 @@ func (s *session) connect() error {
 		}
 	}
 	s.sec.add(key)
+	s.key = key
 	rows, err := input.Open(s.src.r, s.src.name, s.src.format)
 	if err != nil {
 		return &usageError{err}
 	}
 	s.rows = rows
-	if s.keyKind == "live" && !s.cfg.Yes {
+	if s.keyKind == "live" && !s.cfg.Yes && !s.plan {
 		if err := confirm(s.env, s.src, s.apiURL); err != nil {
 			return err
 		}
@@ -168,28 +188,40 @@ func (s *session) connect() error {
 // begin takes the run folder (another process holding it is a stop, not
 // a usage error: a later attempt resumes) and writes the first summary.
 func (s *session) begin() error {
-	w, err := reports.Open(s.env.path(s.dir), reports.Options{
-		Format: string(s.src.format),
-		Header: input.Header(s.rows),
-	})
+	var err error
+	if s.plan {
+		s.w, err = s.openPlan()
+	} else {
+		var prior []reports.PathCount
+		if s.prev != nil {
+			prior = s.prev.TopRemoved
+		}
+		s.w, err = reports.Open(s.env.path(s.dir), reports.Options{
+			Format: string(s.src.format), Header: input.Header(s.rows), PriorRemoved: prior,
+		})
+	}
 	if errors.Is(err, reports.ErrLocked) {
 		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("run %s: %w; try again once it has stopped", s.runID, err)}
 	}
 	if err != nil {
 		return &usageError{err}
 	}
-	s.w = w
 	s.start = time.Now()
 	total := s.src.rows
 	if s.cfg.ShardCount > 1 && total > 0 {
 		total = (total + s.cfg.ShardCount - 1) / s.cfg.ShardCount // an estimate
 	}
 	s.sum = reports.Summary{
-		RunID: s.runID, ToolVersion: toolVersion(), Input: s.cfg.Input, Format: string(s.src.format),
-		InputSHA256: s.src.sha256, Total: total, Start: s.start.UTC(), Sessions: 1,
-		Counts: w.Counts(),
+		Command: "run", RunID: s.runID, ToolVersion: toolVersion(), Input: s.cfg.Input, Format: string(s.src.format),
+		InputSHA256: s.src.sha256, APIURL: s.apiURL, KeyFingerprint: keyFingerprint(s.key),
+		Total: total, Start: s.start.UTC(), Sessions: 1,
 	}
-	if s.prev != nil {
+	if w, ok := s.w.(*reports.Writer); ok {
+		s.sum.Counts, s.sum.KeyCounts = w.Counts(), w.Keys()
+	} else {
+		s.sum.Command, s.sum.Actions = "plan", &reports.ActionCounts{}
+	}
+	if s.prev != nil && !s.plan {
 		s.sum.Sessions = s.prev.Sessions + 1
 	}
 	s.logStart()
@@ -221,7 +253,12 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 			RejectDuplicates: s.cfg.RejectDuplicates,
 			Shard:            job.Shard{Index: s.cfg.ShardIndex, Count: s.cfg.ShardCount},
 			Kill:             s.env.kill,
+			NoRead:           s.cfg.NoRead, WriteUnchanged: s.cfg.WriteUnchanged, Plan: s.plan,
+			MaxRemovedKeys: int(s.cfg.MaxRemovedKeys), RemovedBefore: s.sum.Removed,
 		},
+	}
+	if s.plan {
+		s.job.MaxRemovedKeys = -1 // a plan counts them all, and says so at the end
 	}
 	u := &reports.Updater{Snapshot: s.progress}
 	u.Every(summaryInterval, s.writeSummary)
@@ -232,7 +269,7 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 	u.Start()
 	st, runErr := s.job.Run(ctx, s.rows, s.w)
 	closeErr := s.w.Close()
-	s.sum.Counts = s.w.Counts()
+	s.recorded()
 	s.w = nil
 	s.settle(st, runErr, closeErr)
 	final := s.progress()
@@ -247,20 +284,34 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 // summaryInterval is how often summary.json is rewritten during a run.
 const summaryInterval = 5 * time.Second
 
+// recorded copies what the recorder holds into the summary.
+func (s *session) recorded() {
+	switch w := s.w.(type) {
+	case *reports.Writer:
+		s.sum.Counts = w.Counts()
+	case *reports.PlanWriter:
+		a := w.Actions()
+		s.sum.Actions, s.sum.PlanUsers = &a, w.Users()
+	}
+	s.sum.KeyCounts = s.w.Keys()
+	s.sum.TopRemoved = s.w.TopRemoved(reports.TopPaths)
+}
+
 // progress is the updater's snapshot of the run.
 func (s *session) progress() reports.Progress {
 	st := s.job.Stats()
-	var counts reports.Counts
+	p := reports.Progress{
+		Elapsed: time.Since(s.start), Total: s.sum.Total, Counts: s.sum.Counts, Done: s.sum.Counts.Total(),
+		Requests: st.Requests, Reads: st.Reads, Writes: st.Writes, Retries: st.Retries, RateLimited: st.RateLimited,
+		ByStatus: st.ByStatus, Rate: st.Rate, Workers: st.Workers,
+	}
 	if s.w != nil {
-		counts = s.w.Counts()
-	} else {
-		counts = s.sum.Counts
+		p.Done = s.w.Done()
+		if w, ok := s.w.(*reports.Writer); ok {
+			p.Counts = w.Counts()
+		}
 	}
-	return reports.Progress{
-		Elapsed: time.Since(s.start), Total: s.sum.Total, Counts: counts,
-		Requests: st.Requests, Retries: st.Retries, RateLimited: st.RateLimited, ByStatus: st.ByStatus,
-		Rate: st.Rate, Workers: st.Workers,
-	}
+	return p
 }
 
 // writeSummary keeps summary.json current while the run goes; the final
@@ -271,13 +322,16 @@ func (s *session) writeSummary(p reports.Progress) {
 	}
 	sum := s.sum
 	sum.Counts = p.Counts
+	if w, ok := s.w.(*reports.Writer); ok {
+		sum.KeyCounts = w.Keys()
+	}
 	sum.Requests = s.prevRequests() + p.Requests
 	sum.End = time.Now().UTC()
 	reports.WriteSummary(s.env.path(s.dir), sum)
 }
 
 func (s *session) prevRequests() int64 {
-	if s.prev == nil {
+	if s.prev == nil || s.plan {
 		return 0
 	}
 	return s.prev.Requests
@@ -294,11 +348,17 @@ func (s *session) settle(st job.Stats, runErr, closeErr error) {
 	case closeErr != nil:
 		e.Stopped = "write reports: " + closeErr.Error()
 	}
-	s.sum.Settle(e)
+	if s.plan {
+		s.sum.SettlePlan(e, int(s.cfg.MaxRemovedKeys))
+	} else {
+		s.sum.Settle(e)
+	}
 	s.sum.InputSHA256 = s.src.digest(st.EOF)
-	s.sum.Requests = st.Requests
-	if p := s.prev; p != nil {
+	s.sum.Requests, s.sum.Reads, s.sum.Writes = st.Requests, st.Reads, st.Writes
+	if p := s.prev; p != nil && !s.plan {
 		s.sum.Requests += p.Requests
+		s.sum.Reads += p.Reads
+		s.sum.Writes += p.Writes
 		s.sum.Retries, s.sum.RateLimited = p.Retries, p.RateLimited
 	}
 	s.sum.Retries += st.Retries
@@ -328,9 +388,14 @@ func (s *session) finish(st job.Stats, runErr error) error {
 		ev = ev.Int(status.String(), sum.Counts[status])
 	}
 	ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
-		Int64("requests", st.Requests).Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
+		Int64("requests", st.Requests).Int64("reads", st.Reads).Int64("writes", st.Writes).
+		Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
+		Int("removed_keys", sum.Removed).Int("added_keys", sum.Added).Int("changed_keys", sum.Changed).
 		Float64("elapsed_seconds", sum.ElapsedSeconds).Float64("achieved_rate", sum.AchievedRate).
-		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir).Msg("run finished")
+		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir).Msg(sum.Command + " finished")
+	if s.plan {
+		printPlan(s.stdout, sum, int(s.cfg.MaxRemovedKeys))
+	}
 	fmt.Fprintln(s.stdout, s.dir)
 
 	switch {

@@ -1,0 +1,153 @@
+package reports
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io/fs"
+	"os"
+
+	"github.com/replace-metadata/replace-metadata/clerkapi"
+)
+
+// BackupFile holds the value every field had before a run first replaced
+// it: each line is an input row ({"user_id":…,"public_metadata":…}) with
+// just the fields that line backs up, so the file is itself the input of
+// a run that puts them back.
+const BackupFile = "backup.ndjson"
+
+// BackupLine returns the backup line of user's fields set in prior, or
+// nil when none is set. Values are compacted, their bytes otherwise as
+// read: escapes, key order and number spellings stay.
+func BackupLine(userID string, prior clerkapi.Metadata) []byte {
+	if prior.Set() == 0 {
+		return nil
+	}
+	id, _ := json.Marshal(userID)
+	b := append([]byte(`{"user_id":`), id...)
+	for f, v := range prior {
+		if v == nil {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, clerkapi.FieldNames[f]...)
+		b = append(b, '"', ':')
+		var buf bytes.Buffer
+		if json.Compact(&buf, v) == nil {
+			b = append(b, buf.Bytes()...)
+		} else {
+			b = append(b, v...) // not JSON: keep it as read, a resume will say so
+		}
+	}
+	return append(b, '}', '\n')
+}
+
+// backedUp is the set of fields a run has backed up, by user: two 64-bit
+// hashes of the id (odds of two ids sharing both are about 2^-100 for a
+// run of a million users) and three bits for the fields, in an open
+// addressing table, 16 bytes a slot, so a run that backs up a million
+// users holds about 21 MB.
+type backedUp struct {
+	seed1, seed2 maphash.Seed
+	slots        []backupSlot
+	n            int
+}
+
+type backupSlot struct{ h1, h2 uint64 } // h2's low 3 bits: the fields; h1 0: empty
+
+func newBackedUp() *backedUp {
+	return &backedUp{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), slots: make([]backupSlot, 1024)}
+}
+
+func (s *backedUp) hash(id string) (uint64, uint64) {
+	h1 := maphash.String(s.seed1, id) | 1 // never 0
+	return h1, maphash.String(s.seed2, id) &^ 7
+}
+
+// slot returns the slot of id, empty if id is not in the set.
+func (s *backedUp) slot(h1, h2 uint64) *backupSlot {
+	mask := uint64(len(s.slots) - 1)
+	for i := h1 & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.h1 == 0 || sl.h1 == h1 && sl.h2&^7 == h2 {
+			return sl
+		}
+	}
+}
+
+// fields returns which of id's fields are backed up.
+func (s *backedUp) fields(id string) (set [clerkapi.NumFields]bool) {
+	sl := s.slot(s.hash(id))
+	for f := range set {
+		set[f] = sl.h1 != 0 && sl.h2&(1<<f) != 0
+	}
+	return set
+}
+
+// add marks id's fields as backed up.
+func (s *backedUp) add(id string, fields [clerkapi.NumFields]bool) {
+	h1, h2 := s.hash(id)
+	sl := s.slot(h1, h2)
+	if sl.h1 == 0 {
+		if (s.n+1)*4 > len(s.slots)*3 {
+			s.grow()
+			sl = s.slot(h1, h2)
+		}
+		sl.h1, sl.h2 = h1, h2
+		s.n++
+	}
+	for f, set := range fields {
+		if set {
+			sl.h2 |= 1 << f
+		}
+	}
+}
+
+func (s *backedUp) grow() {
+	old := s.slots
+	s.slots = make([]backupSlot, 2*len(old))
+	for _, sl := range old {
+		if sl.h1 != 0 {
+			*s.slot(sl.h1, sl.h2&^7) = sl
+		}
+	}
+}
+
+// loadBackup reads an earlier session's backup file into set, so no field
+// in it is backed up again: after a crash, a read returns the run's own
+// write, and the backup must keep the value from before the run. A torn
+// last line (a crash mid-write) is cut off: its write was never sent.
+func loadBackup(path string, set *backedUp) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open backup: %w", err)
+	}
+	defer f.Close()
+	if err := cutTornLine(f); err != nil {
+		return fmt.Errorf("repair %s: %w", path, err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var row map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			return fmt.Errorf("%s:%d: %w (move the run folder aside to start over)", path, line, err)
+		}
+		var id string
+		if err := json.Unmarshal(row["user_id"], &id); err != nil || id == "" {
+			return fmt.Errorf("%s:%d: no user_id", path, line)
+		}
+		var fields [clerkapi.NumFields]bool
+		for f, name := range clerkapi.FieldNames {
+			_, fields[f] = row[name]
+		}
+		set.add(id, fields)
+	}
+	return sc.Err()
+}
