@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 // FuzzEqual checks properties of Equal on any pair, not only that it does not panic: it is
 // reflexive on valid JSON (and only there), symmetric, blind to formatting, and agrees with an
 // independent judge built on encoding/json's tokens with numbers read exactly by big.Rat.
+// Compare rides along: its lists are sorted and distinct, swapping before and after swaps
+// removed and added, and it finds nothing between equal values.
 // `go test ./job/jsondiff -run '^$' -fuzz '^FuzzEqual$' -fuzztime 30s` explores further.
 func FuzzEqual(f *testing.F) {
 	for _, c := range equalCases {
@@ -24,12 +27,29 @@ func FuzzEqual(f *testing.F) {
 	for _, v := range awkward {
 		f.Add([]byte(v), []byte(v[:len(v)/2]))
 	}
+	for _, c := range compareCases {
+		f.Add(raw(c.before), raw(c.after))
+	}
 	f.Add([]byte(`{"a":1,"a":2}`), []byte(`{"a":2,"a":1}`))
 	f.Add([]byte(`{"b":{"y":1,"x":[1e2]},"a":"\u00e9"}`), []byte(`{"a":"é","b":{"x":[100],"y":1.0}}`))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
+		// Bytes, never absent: TestEqualAbsent covers nil.
+		a, b = append([]byte{}, a...), append([]byte{}, b...)
 		eq := Equal(a, b)
 		if eq != Equal(b, a) {
 			t.Fatalf("Equal(%q, %q) = %v but not the other way round", a, b, eq)
+		}
+		cab, cba := Compare("f", a, b), Compare("f", b, a)
+		for _, l := range [][]string{cab.Removed, cab.Added, cab.Changed} {
+			if !slices.IsSorted(l) || len(slices.Compact(slices.Clone(l))) != len(l) {
+				t.Fatalf("Compare(%q, %q) = %q: a list not sorted or not distinct", a, b, cab)
+			}
+		}
+		if !slices.Equal(cab.Removed, cba.Added) || !slices.Equal(cab.Added, cba.Removed) || !slices.Equal(cab.Changed, cba.Changed) {
+			t.Fatalf("Compare(%q, %q) = %q but the other way round %q", a, b, cab, cba)
+		}
+		if r, ad, ch := cab.Count(); eq && r+ad+ch != 0 {
+			t.Fatalf("Compare(%q, %q) = %q, though Equal", a, b, cab)
 		}
 		va, vb := json.Valid(a), json.Valid(b)
 		if got := Equal(a, a); got != va {
@@ -53,6 +73,12 @@ func FuzzEqual(f *testing.F) {
 		}
 		if !Equal(a, indented.Bytes()) {
 			t.Fatalf("Equal(%q, indented %q) = false", a, indented.Bytes())
+		}
+		if c := Compare("f", a, a); c.Removed != nil || c.Added != nil || c.Changed != nil {
+			t.Fatalf("Compare(%q, itself) = %q", a, c)
+		}
+		if c := Compare("f", a, indented.Bytes()); c.Removed != nil || c.Added != nil || c.Changed != nil {
+			t.Fatalf("Compare(%q, indented %q) = %q", a, indented.Bytes(), c)
 		}
 		if !vb {
 			return
