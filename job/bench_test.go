@@ -139,7 +139,8 @@ func BenchmarkBareLoop(b *testing.B) {
 // nopRecorder records nothing: the job's own cost, without the reports.
 type nopRecorder struct{ n atomic.Int64 }
 
-func (r *nopRecorder) Seen(int, []byte) bool { return false }
+func (r *nopRecorder) Seen(int, []byte) bool                  { return false }
+func (r *nopRecorder) Backup(string, clerkapi.Metadata) error { return nil }
 func (r *nopRecorder) Record(res reports.Result, _ []byte) error {
 	if res.Status != reports.Succeeded {
 		panic(fmt.Sprintf("row %d: %s %s", res.Row, res.ErrorCode, res.ErrorMessage))

@@ -17,8 +17,11 @@ type guard struct {
 	used  atomic.Int64
 }
 
-func newGuard(limit, before int) *guard {
-	g := &guard{limit: int64(limit)}
+func newGuard(on bool, limit, before int) *guard {
+	g := &guard{limit: -1}
+	if on {
+		g.limit = int64(max(limit, 0))
+	}
 	g.used.Store(int64(before))
 	return g
 }

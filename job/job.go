@@ -54,9 +54,10 @@ type Options struct {
 	// Plan reads and decides, backs up what would be replaced (the plan's
 	// before.ndjson) and records, but writes nothing.
 	Plan bool
-	// MaxRemovedKeys stops the run before the write that would take the
-	// paths removed over it; negative means no limit. RemovedBefore are
-	// the paths earlier sessions of the run removed.
+	// LimitRemoved stops the run before the write that would take the
+	// paths removed over MaxRemovedKeys. RemovedBefore are the paths
+	// earlier sessions of the run removed.
+	LimitRemoved   bool
 	MaxRemovedKeys int
 	RemovedBefore  int
 	// Kill, when closed, cancels requests in flight at once.

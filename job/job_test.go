@@ -38,6 +38,31 @@ type memRecorder struct {
 	// as a full disk does.
 	failAfter int
 	refused   int
+	// backups are the prior values backed up, by user and field, first
+	// one kept: a second backup of a field is a bug, counted in rebacked.
+	backups  map[string]clerkapi.Metadata
+	rebacked int
+}
+
+func (m *memRecorder) Backup(id string, prior clerkapi.Metadata) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.backups == nil {
+		m.backups = map[string]clerkapi.Metadata{}
+	}
+	b := m.backups[id]
+	for f, v := range prior {
+		switch {
+		case v == nil:
+		case b[f] != nil:
+			// The writer skips fields it has; a test recorder keeps the
+			// first, as the writer does.
+		default:
+			b[f] = v
+		}
+	}
+	m.backups[id] = b
+	return nil
 }
 
 func newMemRecorder() *memRecorder {

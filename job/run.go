@@ -85,7 +85,7 @@ func newRun(ctx context.Context, j *Job, rec Recorder) *run {
 		workers = autoStart
 	}
 	r.sched = NewScheduler(r.step, r.drop, workers, maxQueued)
-	r.guard = newGuard(o.MaxRemovedKeys, o.RemovedBefore)
+	r.guard = newGuard(o.LimitRemoved, o.MaxRemovedKeys, o.RemovedBefore)
 	if !o.NoRead {
 		r.users = newUsers()
 		r.reader = newReader(r)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -147,7 +148,7 @@ func results(t testing.TB, dir string) map[int]string {
 	}
 	out := map[int]string{}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if lines[0] != "row,line,user_id,status,http_status,error_code,error_message,attempts,duration_ms,clerk_trace_id" {
+	if lines[0] != "row,line,user_id,status,http_status,error_code,error_message,attempts,duration_ms,clerk_trace_id,removed_keys,added_keys,changed_keys" {
 		t.Fatalf("results.csv header %q", lines[0])
 	}
 	for _, l := range lines[1:] {
@@ -161,6 +162,29 @@ func results(t testing.TB, dir string) map[int]string {
 		if strings.HasPrefix(f[2], `"`) { // a quoted id with a comma
 			out[n] = "?"
 		}
+	}
+	return out
+}
+
+// readBackup reads a run folder's backup.ndjson: its lines by user id.
+func readBackup(t testing.TB, dir string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, reports.BackupFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		var row struct {
+			UserID string `json:"user_id"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil {
+			t.Fatalf("backup line %q: %v", line, err)
+		}
+		out[row.UserID] = append(out[row.UserID], line)
 	}
 	return out
 }

@@ -254,11 +254,10 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 			Shard:            job.Shard{Index: s.cfg.ShardIndex, Count: s.cfg.ShardCount},
 			Kill:             s.env.kill,
 			NoRead:           s.cfg.NoRead, WriteUnchanged: s.cfg.WriteUnchanged, Plan: s.plan,
-			MaxRemovedKeys: int(s.cfg.MaxRemovedKeys), RemovedBefore: s.sum.Removed,
+			// A plan counts every removed key, and says at the end.
+			LimitRemoved: s.cfg.MaxRemovedKeys >= 0 && !s.plan, MaxRemovedKeys: int(s.cfg.MaxRemovedKeys),
+			RemovedBefore: s.sum.Removed,
 		},
-	}
-	if s.plan {
-		s.job.MaxRemovedKeys = -1 // a plan counts them all, and says so at the end
 	}
 	u := &reports.Updater{Snapshot: s.progress}
 	u.Every(summaryInterval, s.writeSummary)

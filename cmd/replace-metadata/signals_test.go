@@ -102,14 +102,19 @@ func manyRows(n, users int) string {
 // TestStopThenResume: SIGTERM (or SIGKILL) in the middle of a run, then a
 // rerun with the same --run-id. Together the two sessions report every row
 // exactly once, all succeeded, and the emulator applied no more extra
-// writes than were in flight when the first session stopped.
+// writes than were in flight when the first session stopped. The backup
+// holds every user's value from before the run, once: the resumed session
+// reads the first one's writes, and never backs them up.
 func TestStopThenResume(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			const n, users, workers = 600, 450, 8
-			srv, url := startEmulator(t, emulator.Config{AutoCreate: true, Latency: 10 * time.Millisecond, Jitter: 20 * time.Millisecond})
+			srv, url := startEmulator(t, emulator.Config{Latency: 10 * time.Millisecond, Jitter: 20 * time.Millisecond})
+			for i := range users {
+				srv.AddUser(fmt.Sprintf("user_sig%d", i), []byte(fmt.Sprintf(`{"before":%d}`, i)), nil, nil)
+			}
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(n, users))
 			vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
@@ -171,6 +176,17 @@ func TestStopThenResume(t *testing.T) {
 				u, _ := srv.User(fmt.Sprintf("user_sig%d", i%users))
 				if want := fmt.Sprintf(`{"row":%d}`, i); string(u.Public) != want {
 					t.Errorf("user_sig%d = %s, want its last row %s", i%users, u.Public, want)
+				}
+			}
+			backup := readBackup(t, runDir)
+			if len(backup) != users {
+				t.Errorf("%d users in the backup, want %d", len(backup), users)
+			}
+			for id, lines := range backup {
+				var i int
+				fmt.Sscanf(id, "user_sig%d", &i)
+				if want := fmt.Sprintf(`{"user_id":%q,"public_metadata":{"before":%d}}`, id, i); len(lines) != 1 || lines[0] != want {
+					t.Errorf("backup of %s: %q, want once %s", id, lines, want)
 				}
 			}
 		})
