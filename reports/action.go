@@ -10,11 +10,11 @@ type Action uint8
 
 // The actions of a plan, in the order its summary lists them.
 const (
-	ActionChange    Action = iota // the row would be written
-	ActionUnchanged               // every field already holds the row's value
-	ActionNotFound                // the user does not exist
-	ActionInvalid                 // the row is invalid
-	ActionReadFailed              // the user could not be read
+	ActionChange     Action = iota // the row would be written
+	ActionUnchanged                // every field already holds the row's value
+	ActionNotFound                 // the user does not exist
+	ActionInvalid                  // the row is invalid
+	ActionReadFailed               // the user could not be read
 	numActions
 )
 

@@ -71,11 +71,11 @@ type Writer struct {
 	keys        KeyCounts
 	removed     *PathCounts
 	backed      *backedUp
-	done       bitset // rows with an outcome, from any session of the run
-	failure    bitset // of those, the failed and invalid ones
-	spare      []Result
-	spareFail  []byte
-	lastCommit uint64 // under commitMu
+	done        bitset // rows with an outcome, from any session of the run
+	failure     bitset // of those, the failed and invalid ones
+	spare       []Result
+	spareFail   []byte
+	lastCommit  uint64 // under commitMu
 
 	// commitMu is held by the one goroutine writing; it guards the files.
 	commitMu sync.Mutex

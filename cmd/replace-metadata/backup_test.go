@@ -24,8 +24,8 @@ func TestBackupRestores(t *testing.T) {
 		// <, > and & go out escaped, as the Go SDK sends them: the value
 		// comes back equal as JSON, its bytes escaped (checked below).
 		"user_html": {`{"h":"<b>&</b>"}`, `{}`, `{}`},
-		"user_big":    {`{"n":9007199254740993,"m":-18446744073709551617,"f":0.1000000000000000055511151231257827}`, `{"id":12345678901234567890}`, `null`},
-		"user_many":   {`{"first":1}`, `{"second":2}`, `{"third":3}`},
+		"user_big":  {`{"n":9007199254740993,"m":-18446744073709551617,"f":0.1000000000000000055511151231257827}`, `{"id":12345678901234567890}`, `null`},
+		"user_many": {`{"first":1}`, `{"second":2}`, `{"third":3}`},
 	}
 	for id, f := range start {
 		srv.AddUser(id, []byte(f[0]), []byte(f[1]), []byte(f[2]))
