@@ -40,7 +40,7 @@ func (c Changes) Count() (removed, added, changed int) {
 // Inputs are expected to be valid JSON without duplicate keys. Of duplicate keys, the last
 // counts, as with encoding/json; other invalid input gives a best effort, never a panic.
 func Compare(field string, before, after []byte) Changes {
-	d := differ{path: make([]byte, 0, 128)}
+	d := differ{path: make([]byte, 0, 128), ms: make([]member, 0, 64)}
 	d.values(append(d.path, field...), before, after, false)
 	slices.Sort(d.c.Removed)
 	slices.Sort(d.c.Added)
