@@ -24,8 +24,8 @@ func (c Changes) Count() (removed, added, changed int) {
 // replacing an object removes each key at the top of that object, listed once without the keys
 // nested inside them; an object replacing a non-object adds each of its keys; a non-object
 // replacing a different non-object at a key is changed at that key. So {} replacing an object
-// removes its keys as null does, and an empty object replaced by a non-object, or replacing
-// one, lists nothing.
+// removes its keys as null does, and an empty object, replaced by a non-object or replacing
+// one, lists nothing at its key.
 //
 // The field itself is not a key: before null and after {} (or the reverse), or any two
 // non-objects, give empty Changes; callers use Equal to know the value differs. A nil before
