@@ -24,8 +24,8 @@ func (c Changes) Count() (removed, added, changed int) {
 // replacing an object removes each key at the top of that object, listed once without the keys
 // nested inside them; an object replacing a non-object adds each of its keys; a non-object
 // replacing a different non-object at a key is changed at that key. So {} replacing an object
-// removes its keys as null does, and an empty object replaced by a non-object, or replacing
-// one, lists nothing.
+// removes its keys as null does, and an empty object, replaced by a non-object or replacing
+// one, lists nothing at its key.
 //
 // The field itself is not a key: before null and after {} (or the reverse), or any two
 // non-objects, give empty Changes; callers use Equal to know the value differs. A nil before
@@ -37,11 +37,14 @@ func (c Changes) Count() (removed, added, changed int) {
 // compared, and written, by their decoded text. Each list is sorted in byte order; an empty one
 // is nil.
 //
+// Objects nested deeper than 512 keys on both sides (deeper than input accepts) are compared
+// whole at that depth: one changed path if they differ.
+//
 // Inputs are expected to be valid JSON without duplicate keys. Of duplicate keys, the last
 // counts, as with encoding/json; other invalid input gives a best effort, never a panic.
 func Compare(field string, before, after []byte) Changes {
-	d := differ{path: make([]byte, 0, 128)}
-	d.values(append(d.path, field...), before, after, false)
+	d := differ{path: make([]byte, 0, 128), ms: make([]member, 0, 64)}
+	d.values(append(d.path, field...), before, after, 0)
 	slices.Sort(d.c.Removed)
 	slices.Sort(d.c.Added)
 	slices.Sort(d.c.Changed)
@@ -55,19 +58,30 @@ type differ struct {
 	path []byte
 }
 
-// values records the changes from before to after at path; atKey is false for the field.
-func (d *differ) values(path, before, after []byte, atKey bool) {
+// maxCompareDepth is how deep Compare goes down into objects both sides hold; below it, two
+// objects that differ are one changed path. Each level reads both sides' members to the end,
+// so Compare's work is the values' size times this depth at most. It is input's nesting limit,
+// so a row's metadata never reaches it.
+const maxCompareDepth = 512
+
+// values records the changes from before to after at path, which is depth keys below the
+// field.
+func (d *differ) values(path, before, after []byte, depth int) {
 	base := len(d.ms)
 	bm, bobj := d.members(before)
 	am, aobj := d.members(after)
 	switch {
+	case bobj && aobj && depth < maxCompareDepth:
+		d.objects(path, bm, am, depth+1)
 	case bobj && aobj:
-		d.objects(path, bm, am)
+		if !Equal(before, after) {
+			d.c.Changed = append(d.c.Changed, string(path))
+		}
 	case bobj:
 		d.c.Removed = keys(d.c.Removed, path, bm)
 	case aobj:
 		d.c.Added = keys(d.c.Added, path, am)
-	case atKey && !Equal(before, after):
+	case depth > 0 && !Equal(before, after):
 		d.c.Changed = append(d.c.Changed, string(path))
 	}
 	clear(d.ms[base:])
@@ -75,7 +89,7 @@ func (d *differ) values(path, before, after []byte, atKey bool) {
 }
 
 // objects merges two objects' members, each sorted by key.
-func (d *differ) objects(path []byte, bm, am []member) {
+func (d *differ) objects(path []byte, bm, am []member, depth int) {
 	for len(bm) > 0 || len(am) > 0 {
 		c := 1
 		switch {
@@ -92,7 +106,7 @@ func (d *differ) objects(path []byte, bm, am []member) {
 			d.c.Added = append(d.c.Added, string(appendKey(path, am[0].key)))
 			am = am[1:]
 		default:
-			d.values(appendKey(path, bm[0].key), bm[0].val, am[0].val, true)
+			d.values(appendKey(path, bm[0].key), bm[0].val, am[0].val, depth)
 			bm, am = bm[1:], am[1:]
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -152,5 +153,20 @@ func TestCompareNoPanic(t *testing.T) {
 			Compare("f", []byte(v), p)
 			Compare("f", p, p)
 		}
+	}
+}
+
+// TestCompareDepth goes past the depth at which Compare stops going down.
+func TestCompareDepth(t *testing.T) {
+	t.Parallel()
+	deep := func(leaf string) []byte {
+		return []byte(strings.Repeat(`{"k":`, maxCompareDepth+10) + leaf + strings.Repeat("}", maxCompareDepth+10))
+	}
+	got := Compare("f", deep("1"), deep("2"))
+	if r, a, ch := got.Count(); r != 0 || a != 0 || ch != 1 {
+		t.Fatalf("Count() = %d, %d, %d, want 0, 0, 1", r, a, ch)
+	}
+	if want := "f" + strings.Repeat(".k", maxCompareDepth); got.Changed[0] != want {
+		t.Errorf("changed %.40s… (%d bytes), want %d bytes", got.Changed[0], len(got.Changed[0]), len(want))
 	}
 }
