@@ -24,8 +24,8 @@ func (c Changes) Count() (removed, added, changed int) {
 // replacing an object removes each key at the top of that object, listed once without the keys
 // nested inside them; an object replacing a non-object adds each of its keys; a non-object
 // replacing a different non-object at a key is changed at that key. So {} replacing an object
-// removes its keys as null does, and an empty object, replaced by a non-object or replacing
-// one, lists nothing at its key.
+// removes its keys as null does; an empty object at a key, replaced by a non-object or
+// replacing one, has no key to remove or add, so the key is changed.
 //
 // The field itself is not a key: before null and after {} (or the reverse), or any two
 // non-objects, give empty Changes; callers use Equal to know the value differs. A nil before
@@ -77,6 +77,10 @@ func (d *differ) values(path, before, after []byte, depth int) {
 		if !Equal(before, after) {
 			d.c.Changed = append(d.c.Changed, string(path))
 		}
+	case bobj && len(bm) == 0 && depth > 0, aobj && len(am) == 0 && depth > 0:
+		// {} at a key replaced by a non-object, or the reverse: no key
+		// goes or comes, but the key's value changed.
+		d.c.Changed = append(d.c.Changed, string(path))
 	case bobj:
 		d.c.Removed = keys(d.c.Removed, path, bm)
 	case aobj:
