@@ -171,6 +171,9 @@ const (
 	ExitRows    = 1 // finished, with rows whose outcome fails the run
 	ExitUsage   = 2 // usage, config or input header error: nothing sent
 	ExitStopped = 3 // stopped before every row had an outcome: resumable
+	// ExitKeyRefused: Clerk refused the key (401, 403); nothing more would
+	// succeed, so a scheduler must not retry it as it retries a stop.
+	ExitKeyRefused = 4
 )
 
 // End is what the end of a session tells Settle.
@@ -183,6 +186,8 @@ type End struct {
 	Unresolved int
 	// Stopped says why the session ended early ("": it did not).
 	Stopped string
+	// KeyRefused is set when it stopped because Clerk refused the key.
+	KeyRefused bool
 }
 
 // Settle decides what the end of a session means for the run: its total,
@@ -196,6 +201,8 @@ func (s *Summary) Settle(e End) {
 	s.Stopped = e.Stopped
 	s.Complete = e.EOF && e.Stopped == "" && e.Unresolved == 0
 	switch {
+	case e.KeyRefused:
+		s.ExitCode = ExitKeyRefused
 	case !s.Complete:
 		s.ExitCode = ExitStopped
 	case s.Counts.FailRun():

@@ -21,6 +21,8 @@ const (
 	exitRows    = reports.ExitRows
 	exitUsage   = reports.ExitUsage
 	exitAborted = reports.ExitStopped
+	// exitKeyRefused: see reports.ExitKeyRefused.
+	exitKeyRefused = reports.ExitKeyRefused
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".

@@ -205,23 +205,38 @@ func TestSandbox(t *testing.T) {
 	}
 }
 
-// TestWrongKeyAborts: a key Clerk rejects stops the command after a
-// handful of requests, exit 3, with a message naming the cause.
+// TestWrongKeyAborts: a key Clerk rejects (401) or forbids (403) stops the
+// command after a handful of requests, exit 4, with a message naming the
+// cause, for the read and for the blind write alike.
 func TestWrongKeyAborts(t *testing.T) {
 	t.Parallel()
-	srv, url := startEmulator(t, emulator.Config{Keys: []string{"sk_test_theotherkey123"}, AutoCreate: true})
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(300, 300))
-	got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
-		"run", "--input", "in.ndjson", "--workers", "16", "--rate", "unlimited")
-	if got.code != exitAborted || !strings.Contains(got.stderr, "rejected the secret key") {
-		t.Fatalf("exit %d, want 3 naming the key\nstderr:\n%s", got.code, got.stderr)
-	}
-	if n := srv.Stats().Requests; n > 3 {
-		t.Errorf("%d requests with a rejected key, want a handful", n)
-	}
-	sum := readSummary(t, got.runDir(t))
-	if sum.Counts[reports.Failed] != 0 || sum.Complete {
-		t.Errorf("summary %+v: want no row failed, not complete", sum)
+	for _, tt := range []struct {
+		name string
+		cfg  emulator.Config
+		args []string
+	}{
+		{"401", emulator.Config{Keys: []string{"sk_test_theotherkey123"}, AutoCreate: true}, nil},
+		{"403", emulator.Config{ForbiddenKeys: []string{testKey}, AutoCreate: true}, nil},
+		{"401 no-read", emulator.Config{Keys: []string{"sk_test_theotherkey123"}, AutoCreate: true}, []string{"--no-read"}},
+		{"403 no-read", emulator.Config{ForbiddenKeys: []string{testKey}, AutoCreate: true}, []string{"--no-read"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, url := startEmulator(t, tt.cfg)
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(300, 300))
+			got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+				append([]string{"run", "--input", "in.ndjson", "--workers", "16", "--rate", "unlimited"}, tt.args...)...)
+			if got.code != exitKeyRefused || !strings.Contains(got.stderr, "rejected the secret key") {
+				t.Fatalf("exit %d, want 4 naming the key\nstderr:\n%s", got.code, got.stderr)
+			}
+			if n := srv.Stats().Requests; n > 3 {
+				t.Errorf("%d requests with a rejected key, want a handful", n)
+			}
+			sum := readSummary(t, got.runDir(t))
+			if sum.Counts[reports.Failed] != 0 || sum.Complete || sum.ExitCode != exitKeyRefused {
+				t.Errorf("summary %+v: want no row failed, not complete, exit 4", sum)
+			}
+		})
 	}
 }

@@ -311,8 +311,8 @@ func TestSecretEchoed(t *testing.T) {
 	before = snapshot(t, wd)
 	vars, empty = sandboxedVars(t, map[string]string{"CLERK_API_URL": deny.URL, "CLERK_SECRET_KEY": canaryKey})
 	got = runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "deny", "--log-level", "debug", "--log-format", "json")
-	if got.code != exitAborted || !strings.Contains(got.stderr, "rejected the secret key") {
-		t.Fatalf("exit %d, want %d and a message about the key\nstderr:\n%s", got.code, exitAborted, got.stderr)
+	if got.code != exitKeyRefused || !strings.Contains(got.stderr, "rejected the secret key") {
+		t.Fatalf("exit %d, want %d and a message about the key\nstderr:\n%s", got.code, exitKeyRefused, got.stderr)
 	}
 	checkNoSecret(t, got, wd)
 	checkWrites(t, before, wd, got.runDir(t), empty)

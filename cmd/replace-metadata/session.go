@@ -341,7 +341,10 @@ func (s *session) settle(st job.Stats, runErr, closeErr error) {
 	end := time.Now()
 	s.sum.Duplicates = st.Duplicates
 	e := reports.End{Rows: st.Rows, EOF: st.EOF, Unresolved: st.Unresolved}
+	var se *job.StopError
 	switch {
+	case errors.As(runErr, &se):
+		e.Stopped, e.KeyRefused = se.Reason, se.KeyRefused
 	case runErr != nil:
 		e.Stopped = runErr.Error()
 	case closeErr != nil:
@@ -403,6 +406,9 @@ func (s *session) finish(st job.Stats, runErr error) error {
 		var se *job.StopError
 		if errors.As(runErr, &se) {
 			msg = se.Reason
+		}
+		if sum.ExitCode == reports.ExitKeyRefused {
+			return &exitError{code: sum.ExitCode, err: errors.New(msg)}
 		}
 		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %d rows have no outcome yet: resume with --run-id %s",
 			msg, sum.Left(), s.runID)}
