@@ -121,11 +121,16 @@ type Server struct {
 	faults    []faultEdge
 	now       func() time.Time
 	hook      atomic.Pointer[func(*http.Request) Fault]
+	admin     *http.ServeMux
 
 	users    [numShards]userShard
 	flights  [numShards]flightShard
 	hashSeed maphash.Seed
 	userSeq  atomic.Uint64
+	// idxMu guards idx and every record's identity; it is taken before a shard's or a
+	// record's lock.
+	idxMu sync.RWMutex
+	idx   index
 
 	instMu sync.Mutex
 	inst   window
@@ -188,6 +193,7 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.admin = s.newAdmin()
 	for _, k := range cfg.Keys {
 		s.keys[k] = true
 	}
@@ -405,7 +411,7 @@ func storeMax(v *atomic.Int64, n int64) {
 // ServeHTTP answers one request as Clerk would, after the configured latency and faults.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
-		s.serveAdmin(w, r)
+		s.admin.ServeHTTP(w, r)
 		return
 	}
 	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1}
@@ -508,12 +514,7 @@ func (s *Server) shard(id string) int {
 // rand returns the k-th random number of request seq, from the seed alone, so that a seeded
 // server is deterministic for a given arrival order without a shared generator.
 func (s *Server) rand(seq, k uint64) uint64 {
-	x := uint64(s.cfg.Seed) ^ (seq<<2 | k)
-	// splitmix64
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
+	return splitmix(uint64(s.cfg.Seed) ^ (seq<<2 | k))
 }
 
 // handle runs a request through Clerk's stages in order: latency, injected faults,

@@ -2,11 +2,9 @@ package emulator
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -93,6 +91,7 @@ type routeKind int
 const (
 	routeNone     routeKind = iota
 	routeUsers              // /v1/users
+	routeCount              // /v1/users/count
 	routeUser               // /v1/users/{id}
 	routeMetadata           // /v1/users/{id}/metadata
 )
@@ -133,6 +132,9 @@ func parseRoute(path string) route {
 	if seg == "" || seg == "." || seg == ".." {
 		return route{}
 	}
+	if kind == routeUser && seg == "count" {
+		return route{kind: routeCount} // matched before /users/{user_id}, as Clerk does
+	}
 	return route{kind: kind, id: seg}
 }
 
@@ -142,6 +144,12 @@ func (s *Server) dispatch(c *call) {
 	case routeUsers:
 		if m == http.MethodGet {
 			s.listUsers(c)
+			return
+		}
+		c.w.Header()["Allow"] = []string{"GET"}
+	case routeCount:
+		if m == http.MethodGet {
+			s.countUsers(c)
 			return
 		}
 		c.w.Header()["Allow"] = []string{"GET"}
@@ -303,78 +311,6 @@ func (s *Server) getUser(c *call) {
 	v := rec.view()
 	rec.mu.Unlock()
 	c.writeUsers(false, v)
-}
-
-// listUsers answers GET /v1/users: the users named by user_id (a leading + or nothing
-// includes, - excludes; no includes means every user), newest first, paged by limit and
-// offset. Emulated users have no external ids or email addresses, so filtering by either
-// matches no one.
-func (s *Server) listUsers(c *call) {
-	q := c.r.URL.Query()
-	for _, p := range []string{"user_id", "external_id", "email_address"} {
-		if n := len(q[p]); n > 100 {
-			c.fail(http.StatusUnprocessableEntity, errParam(p, p+" accepts up to 100 values, got "+strconv.Itoa(n)+"."))
-			return
-		}
-	}
-	limit, offset := 10, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			c.fail(http.StatusUnprocessableEntity, errParam("limit", "limit must be an integer between 1 and 500."))
-			return
-		}
-		limit = n
-	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			c.fail(http.StatusUnprocessableEntity, errParam("offset", "offset must be an integer greater than or equal to 0."))
-			return
-		}
-		offset = n
-	}
-	var include []string
-	exclude := map[string]bool{}
-	for _, id := range q["user_id"] {
-		if rest, ok := strings.CutPrefix(id, "-"); ok {
-			exclude[rest] = true
-		} else {
-			include = append(include, strings.TrimPrefix(id, "+"))
-		}
-	}
-	var recs []*record
-	switch {
-	case len(q["external_id"]) > 0 || len(q["email_address"]) > 0:
-	case len(include) > 0:
-		seen := map[string]bool{}
-		for _, id := range include {
-			if rec := s.lookup(id); rec != nil && !seen[id] && !exclude[id] {
-				seen[id] = true
-				recs = append(recs, rec)
-			}
-		}
-	default:
-		for _, rec := range s.all() {
-			if !exclude[rec.id] {
-				recs = append(recs, rec)
-			}
-		}
-	}
-	if c.applyThen500 {
-		s.fail500(c)
-		return
-	}
-	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(b.seq, a.seq) })
-	recs = recs[min(offset, len(recs)):]
-	recs = recs[:min(limit, len(recs))]
-	views := make([]userView, len(recs))
-	for i, rec := range recs {
-		rec.mu.Lock()
-		views[i] = rec.view()
-		rec.mu.Unlock()
-	}
-	c.writeUsers(true, views...)
 }
 
 // fail500 answers FaultApplyThen500 on a request that writes nothing.
