@@ -61,6 +61,11 @@ type Config struct {
 	// Seed seeds the jitter, the fault rolls and the trace ids.
 	Seed int64
 
+	// LateDelay is how long after its arrival a write that FaultApplyLate picked is applied;
+	// it defaults to 500ms. To have it land after the client's next write to the same user,
+	// make it longer than the client's timeout and retry delay.
+	LateDelay time.Duration
+
 	// AutoCreate makes a valid write to an unknown user create it instead of answering 404.
 	AutoCreate bool
 	// MaxFieldBytes limits each metadata field's compact JSON size; 0 means unlimited. Over it:
@@ -90,6 +95,8 @@ func (c Config) Validate() error {
 		return errors.New("instance window is negative")
 	case c.UserWindow < 0:
 		return errors.New("user window is negative")
+	case c.LateDelay < 0:
+		return errors.New("late delay is negative")
 	case c.Latency < 0 || c.Jitter < 0:
 		return errors.New("latency and jitter must not be negative")
 	case c.MaxFieldBytes < 0:
@@ -134,6 +141,8 @@ type Server struct {
 
 	instMu sync.Mutex
 	inst   window
+
+	late lateWrites
 
 	seq atomic.Uint64
 	st  counters
@@ -182,6 +191,9 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.LateDelay == 0 {
+		cfg.LateDelay = 500 * time.Millisecond
+	}
 	s := &Server{
 		cfg:       cfg,
 		keys:      make(map[string]bool, len(cfg.Keys)),
@@ -193,6 +205,7 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.late.init()
 	s.admin = s.newAdmin()
 	for _, k := range cfg.Keys {
 		s.keys[k] = true
@@ -301,6 +314,8 @@ type Stats struct {
 	// UserOverlaps counts metadata writes that arrived while another write for the same user
 	// was still being handled.
 	UserOverlaps int64 `json:"user_overlaps"`
+	// LateWritesPending counts writes FaultApplyLate has yet to apply.
+	LateWritesPending int64 `json:"late_writes_pending"`
 }
 
 // Stats returns a snapshot of the counters.
@@ -320,6 +335,7 @@ func (s *Server) Stats() Stats {
 		UserOverlaps:    c.overlaps.Load(),
 	}
 	st.RateLimited = st.InstanceLimited + st.UserLimited
+	st.LateWritesPending = s.late.pendingCount()
 	for code := range c.status {
 		if n := c.status[code].Load(); n > 0 {
 			st.ByStatus[code] = n
@@ -414,7 +430,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.admin.ServeHTTP(w, r)
 		return
 	}
-	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1}
+	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1, start: time.Now()}
 	c.route = parseRoute(r.URL.EscapedPath())
 	s.begin(&c)
 	defer s.end(&c) // in case nothing was answered
@@ -501,7 +517,8 @@ func (s *Server) end(c *call) {
 		s.logMu.Lock()
 		if c.logGen == s.logGen {
 			e := &s.log[c.logIdx]
-			e.Status, e.Fault, e.Applied = c.status, c.fault, c.applied
+			// A late write may have been applied, and marked so, before the client gave up.
+			e.Status, e.Fault, e.Applied = c.status, c.fault, c.applied || e.Applied
 		}
 		s.logMu.Unlock()
 	}
@@ -533,13 +550,18 @@ func (s *Server) handle(c *call) {
 			return
 		}
 	}
-	if f := s.pickFault(c); f != FaultNone {
-		if f == FaultApplyThen500 {
-			c.applyThen500 = true
-		} else {
-			s.inject(c, f)
-			return
-		}
+	switch f := s.pickFault(c); {
+	case f == FaultApplyLate && c.flightID == "":
+		// Only a metadata write has something to apply late; anything else just hangs.
+		c.fault = f
+		s.st.faults[f].Add(1)
+		s.hang(c)
+		return
+	case f.modifies():
+		c.mod = f
+	case f != FaultNone:
+		s.inject(c, f)
+		return
 	}
 	if !s.authorize(c) || !s.checkVersion(c) || !s.takeInstance(c) {
 		return

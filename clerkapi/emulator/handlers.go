@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -260,40 +261,73 @@ func (s *Server) write(c *call, merge bool) {
 			return
 		}
 	}
-	if merge {
-		for k, f := range fields {
-			switch {
-			case !f.set:
-			case c.body[f.vs] == 'n':
-				rec.meta[k] = nil
-			default:
-				rec.meta[k] = mergePatch(rec.meta[k], c.body[f.vs:f.ve])
-			}
-		}
-	} else {
-		stored := bytes.Clone(c.body) // c.body goes back to the pool
-		for k, f := range fields {
-			if f.set {
-				rec.meta[k] = stored[f.vs:f.ve:f.ve]
-			}
-		}
-		if s.cfg.RecordHistory {
-			rec.history = append(rec.history, stored)
-		}
+	if c.mod == FaultApplyLate {
+		rec.mu.Unlock()
+		s.applyLate(c, rec, fields, merge)
+		return
 	}
-	rec.updated = now.UnixMilli()
-	v := rec.view()
+	v := s.store(rec, c.body, fields, merge, c.mod == FaultStoreDifferent, now)
 	rec.mu.Unlock()
 
 	s.st.applied.Add(1)
 	c.applied = true
-	if c.applyThen500 {
-		c.fault = FaultApplyThen500
-		s.st.faults[FaultApplyThen500].Add(1)
-		c.fail(http.StatusInternalServerError, errInternal)
+	switch c.mod {
+	case FaultStoreDifferent:
+		c.fault = FaultStoreDifferent
+		s.st.faults[FaultStoreDifferent].Add(1)
+	case FaultApplyThen500:
+		s.fail500(c)
 		return
 	}
 	c.writeUsers(false, v)
+}
+
+// store applies a valid write to rec, whose lock the caller holds, and returns the user as it
+// now is: PUT replaces each field the body has with the bytes sent, PATCH merges them in.
+// mangle stores other values instead (see FaultStoreDifferent).
+func (s *Server) store(rec *record, body []byte, fields [3]span, merge, mangle bool, now time.Time) userView {
+	var stored []byte
+	if !merge {
+		stored = bytes.Clone(body) // body goes back to the pool
+	}
+	for k, f := range fields {
+		if !f.set {
+			continue
+		}
+		var v json.RawMessage
+		switch {
+		case !merge:
+			v = stored[f.vs:f.ve:f.ve]
+		case body[f.vs] == 'n':
+			v = nil
+		default:
+			v = mergePatch(rec.meta[k], body[f.vs:f.ve])
+		}
+		if mangle {
+			v = mangled(v)
+		}
+		rec.meta[k] = v
+	}
+	if !merge && s.cfg.RecordHistory {
+		rec.history = append(rec.history, stored)
+	}
+	rec.updated = now.UnixMilli()
+	return rec.view()
+}
+
+// mangled is what FaultStoreDifferent stores in place of v.
+func mangled(v []byte) json.RawMessage {
+	var ends []int
+	if len(v) > 0 && v[0] == '{' {
+		eachMember(v, 0, func(_ []byte, _, ve int) { ends = append(ends, ve) })
+	}
+	switch len(ends) {
+	case 0:
+		return json.RawMessage(`{"mangled":true}`)
+	case 1:
+		return json.RawMessage(`{}`)
+	}
+	return append(bytes.Clone(v[:ends[len(ends)-2]]), '}')
 }
 
 // getUser answers GET /v1/users/{id}.
@@ -303,7 +337,7 @@ func (s *Server) getUser(c *call) {
 		c.fail(http.StatusNotFound, errUserNotFound(c.route.id))
 		return
 	}
-	if c.applyThen500 {
+	if c.mod == FaultApplyThen500 {
 		s.fail500(c)
 		return
 	}

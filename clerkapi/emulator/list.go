@@ -218,7 +218,7 @@ func (s *Server) listUsers(c *call) {
 	if !ok {
 		return
 	}
-	if c.applyThen500 {
+	if c.mod == FaultApplyThen500 {
 		s.fail500(c)
 		return
 	}
@@ -240,7 +240,7 @@ func (s *Server) countUsers(c *call) {
 	if !ok {
 		return
 	}
-	if c.applyThen500 {
+	if c.mod == FaultApplyThen500 {
 		s.fail500(c)
 		return
 	}
