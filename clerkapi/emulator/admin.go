@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 const adminPrefix = "/_emulator/"
@@ -45,6 +46,14 @@ func (s *Server) newAdmin() *http.ServeMux {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_emulator/consume", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 1 {
+			http.Error(w, "n must be a whole number of requests, at least 1", http.StatusBadRequest)
+			return
+		}
+		writeAdminJSON(w, map[string]int{"taken": s.ConsumeInstance(n)})
 	})
 	mux.HandleFunc("GET /_emulator/requests", func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = ctNDJSON

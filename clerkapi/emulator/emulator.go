@@ -41,17 +41,34 @@ type Config struct {
 	ForbiddenKeys []string
 
 	// InstanceLimit is the number of requests allowed per InstanceWindow across the instance;
-	// every authenticated request counts. 0 means unlimited.
+	// every authenticated request counts, reads as well as writes. 0 means unlimited.
 	InstanceLimit int
-	// InstanceWindow defaults to 10s.
+	// InstanceWindow defaults to 10s. Any length works; Clerk's is 10s.
 	InstanceWindow time.Duration
+	// InstanceShape is how the instance limit counts (see LimitShape).
+	InstanceShape LimitShape
+	// InstanceBurst is the token bucket's size, from one second's worth of InstanceLimit
+	// (rounded up) to one window's worth, InstanceLimit, which is the default. Only with
+	// LimitTokenBucket.
+	InstanceBurst int
+	// BackgroundLoad is another client sharing the instance: this many requests per second,
+	// evenly spaced from the first request the instance limit counts, each taking from the
+	// instance limit as a request would (and dropped when refused). They are not HTTP requests
+	// and are counted apart (Stats.Background). It needs an InstanceLimit.
+	BackgroundLoad float64
+
 	// UserLimit is the number of metadata writes (PUT and PATCH metadata) allowed per user per
 	// UserWindow; 0 means unlimited. Only writes that pass validation count.
 	UserLimit int
 	// UserWindow defaults to 10s.
 	UserWindow time.Duration
-	// Sliding makes both limits sliding windows (at most N in any span of the window's length)
-	// instead of fixed windows aligned to multiples of the window length.
+	// UserShape is how the per-user limit counts (see LimitShape).
+	UserShape LimitShape
+	// UserBurst is as InstanceBurst, for UserLimit.
+	UserBurst int
+
+	// Sliding makes the limits whose shape is LimitDefault sliding windows. It predates the
+	// shapes; prefer InstanceShape and UserShape set to LimitSliding.
 	Sliding bool
 
 	// Latency, plus a uniform draw from [0, Jitter), is waited at the start of every request.
@@ -86,15 +103,17 @@ type Config struct {
 
 // Validate reports the first setting New cannot use.
 func (c Config) Validate() error {
+	if err := checkLimit("instance", c.InstanceShape, c.Sliding, c.InstanceLimit, c.InstanceWindow, c.InstanceBurst); err != nil {
+		return err
+	}
+	if err := checkLimit("user", c.UserShape, c.Sliding, c.UserLimit, c.UserWindow, c.UserBurst); err != nil {
+		return err
+	}
 	switch {
-	case c.InstanceLimit < 0:
-		return errors.New("instance limit is negative")
-	case c.UserLimit < 0:
-		return errors.New("user limit is negative")
-	case c.InstanceWindow < 0:
-		return errors.New("instance window is negative")
-	case c.UserWindow < 0:
-		return errors.New("user window is negative")
+	case c.BackgroundLoad < 0 || math.IsNaN(c.BackgroundLoad) || c.BackgroundLoad > 1e9:
+		return fmt.Errorf("background load is %v requests per second, want 0 to 1e9", c.BackgroundLoad)
+	case c.BackgroundLoad > 0 && c.InstanceLimit == 0:
+		return errors.New("background load needs an instance limit")
 	case c.LateDelay < 0:
 		return errors.New("late delay is negative")
 	case c.Latency < 0 || c.Jitter < 0:
@@ -139,8 +158,10 @@ type Server struct {
 	idxMu sync.RWMutex
 	idx   index
 
-	instMu sync.Mutex
-	inst   window
+	instRule, userRule rule
+	instMu             sync.Mutex // guards inst and bg
+	inst               window
+	bg                 background
 
 	late lateWrites
 
@@ -182,12 +203,6 @@ func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic("emulator: " + err.Error())
 	}
-	if cfg.InstanceWindow == 0 {
-		cfg.InstanceWindow = 10 * time.Second
-	}
-	if cfg.UserWindow == 0 {
-		cfg.UserWindow = 10 * time.Second
-	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -196,6 +211,9 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:       cfg,
+		instRule:  newRule(cfg.InstanceShape, cfg.Sliding, cfg.InstanceLimit, cfg.InstanceWindow, cfg.InstanceBurst),
+		userRule:  newRule(cfg.UserShape, cfg.Sliding, cfg.UserLimit, cfg.UserWindow, cfg.UserBurst),
+		bg:        newBackground(cfg.BackgroundLoad),
 		keys:      make(map[string]bool, len(cfg.Keys)),
 		forbidden: make(map[string]bool, len(cfg.ForbiddenKeys)),
 		now:       cfg.Now,
@@ -286,6 +304,8 @@ type counters struct {
 	maxInFlight     atomic.Int64
 	maxUserInFlight atomic.Int64
 	overlaps        atomic.Int64
+
+	background, backgroundLimited atomic.Int64
 }
 
 var countedMethods = [...]string{"GET", "PUT", "PATCH", "POST", "DELETE"}
@@ -314,6 +334,10 @@ type Stats struct {
 	// UserOverlaps counts metadata writes that arrived while another write for the same user
 	// was still being handled.
 	UserOverlaps int64 `json:"user_overlaps"`
+	// Background counts the requests of Config.BackgroundLoad and ConsumeInstance that the
+	// instance limit let through, BackgroundLimited those it refused. They are not in Requests.
+	Background        int64 `json:"background"`
+	BackgroundLimited int64 `json:"background_limited"`
 	// LateWritesPending counts writes FaultApplyLate has yet to apply.
 	LateWritesPending int64 `json:"late_writes_pending"`
 }
@@ -335,6 +359,7 @@ func (s *Server) Stats() Stats {
 		UserOverlaps:    c.overlaps.Load(),
 	}
 	st.RateLimited = st.InstanceLimited + st.UserLimited
+	st.Background, st.BackgroundLimited = s.backgroundCounts()
 	st.LateWritesPending = s.late.pendingCount()
 	for code := range c.status {
 		if n := c.status[code].Load(); n > 0 {
@@ -409,6 +434,8 @@ func (s *Server) Reset() {
 	c.maxInFlight.Store(c.inFlight.Load())
 	c.maxUserInFlight.Store(0)
 	c.overlaps.Store(0)
+	c.background.Store(0)
+	c.backgroundLimited.Store(0)
 	s.logMu.Lock()
 	s.log = nil
 	s.logGen++

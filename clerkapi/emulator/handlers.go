@@ -72,13 +72,16 @@ func (s *Server) checkVersion(c *call) bool {
 	return true
 }
 
-// takeInstance counts the request against the instance-wide limit.
+// takeInstance counts the request against the instance-wide limit, after the background
+// load's requests that came before it.
 func (s *Server) takeInstance(c *call) bool {
-	if s.cfg.InstanceLimit == 0 {
+	if s.instRule.limit == 0 {
 		return true
 	}
+	now := s.now()
 	s.instMu.Lock()
-	ok, wait := s.inst.take(s.now(), s.cfg.InstanceLimit, s.cfg.InstanceWindow, s.cfg.Sliding)
+	s.catchUp(now)
+	ok, wait := s.inst.admit(now, s.instRule)
 	s.instMu.Unlock()
 	if !ok {
 		s.st.instanceLimited.Add(1)
@@ -253,8 +256,8 @@ func (s *Server) write(c *call, merge bool) {
 	now := s.now()
 
 	rec.mu.Lock()
-	if s.cfg.UserLimit > 0 {
-		if ok, wait := rec.limit.take(now, s.cfg.UserLimit, s.cfg.UserWindow, s.cfg.Sliding); !ok {
+	if s.userRule.limit > 0 {
+		if ok, wait := rec.limit.admit(now, s.userRule); !ok {
 			rec.mu.Unlock()
 			s.st.userLimited.Add(1)
 			c.failRetry(wait)
