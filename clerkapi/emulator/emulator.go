@@ -1,20 +1,51 @@
 // Package emulator is an in-process emulator of Clerk's Backend API for the user metadata
-// endpoints, served over real HTTP. It answers PUT (replace) and PATCH (merge)
-// /v1/users/{user_id}/metadata, GET /v1/users/{user_id} and GET /v1/users?user_id=… as
-// Clerk does: Bearer secret keys, Clerk-API-Version checks, instance and per-user rate
-// limits with Retry-After, and Clerk's JSON error bodies with a Clerk-Trace-Id. On top of
-// that it can add latency and inject the faults a real network shows (proxy error pages,
-// dropped connections, hangs, a write applied and then answered with a 500), and it counts
-// what clients do: requests by status, writes applied, and overlapping writes to one user.
+// endpoints, served over real HTTP, that the official SDKs (clerk-sdk-go v2.7.0,
+// @clerk/backend 3.x) work against unchanged. It answers as Clerk does:
 //
-// Metadata is stored as the exact bytes a client sent. Randomness (jitter, fault rolls, trace
-// ids) is derived from Config.Seed and the request's arrival number, so a seeded server that
-// receives requests in the same order answers them the same way.
+//   - PUT (replace) and PATCH (merge) /v1/users/{user_id}/metadata; metadata is stored as the
+//     exact bytes a client sent, never re-encoded;
+//   - GET /v1/users/{user_id};
+//   - GET /v1/users: the users that pass the user_id, external_id and email_address filters
+//     (each up to 100 values; AND between filters, OR within one; a leading + or - on a user
+//     id or an external id includes or excludes it; email addresses compared without regard
+//     to case), newest first (order_by -created_at, or +created_at for oldest first), paged by
+//     limit (1 to 500, default 10) and offset, as a bare JSON array of User objects;
+//   - GET /v1/users/count, with the same filters: {"object":"total_count","total_count":N}.
 //
-// Admin endpoints under /_emulator/ need no key, are not rate limited and are not counted:
-// GET /_emulator/stats, GET /_emulator/users (NDJSON), POST /_emulator/reset,
-// GET /_emulator/requests (NDJSON, with Config.RecordRequests) and
-// GET /_emulator/history?user_id=… (with Config.RecordHistory).
+// It checks Bearer secret keys and Clerk-API-Version, applies instance and per-user rate
+// limits with Retry-After, and answers errors with Clerk's JSON bodies and a Clerk-Trace-Id.
+// A user has an external id
+// and email addresses besides its metadata (see User); the emulator does not make either
+// unique, so that a test can have two users share an address. Other list filters and query
+// parameters are ignored.
+//
+// Every authenticated request, read or write, counts against the instance limit; metadata
+// writes count against the per-user limit too. A limit counts in fixed windows, sliding
+// windows or a token bucket (see LimitShape), with any window length. Another client sharing
+// the instance can be emulated with Config.BackgroundLoad or ConsumeInstance.
+//
+// On top of that it can add latency and inject the faults a real network and a struggling
+// Clerk show (see Fault): proxy error pages, dropped connections, hangs, a write applied and
+// answered with a 500, a write stored as something else than was sent, a write applied late
+// after the client gave up. It counts what clients do: requests by status, writes applied,
+// and overlapping writes to one user.
+//
+// Randomness (jitter, fault rolls, trace ids) is derived from Config.Seed and the request's
+// arrival number, so a seeded server that receives requests in the same order answers them
+// the same way.
+//
+// Admin endpoints under /_emulator/ need no key, are not rate limited, faulted or counted;
+// they are how a test changes things behind a client's back when the emulator runs out of
+// process (in process, call the methods named):
+//
+//	GET    /_emulator/stats               Stats, as JSON
+//	POST   /_emulator/reset               Reset: 204
+//	GET    /_emulator/users               every user as a users-file line (NDJSON; see LoadUsers)
+//	POST   /_emulator/users               UpsertUsers from NDJSON lines: {"upserted":N}, or 400 naming the line
+//	DELETE /_emulator/users/{id}          DeleteUser: 204, or 404
+//	POST   /_emulator/consume?n=N         ConsumeInstance(N): {"taken":K}
+//	GET    /_emulator/requests            Requests (NDJSON), with Config.RecordRequests
+//	GET    /_emulator/history?user_id=…   History (a JSON array), with Config.RecordHistory
 package emulator
 
 import (
@@ -321,7 +352,9 @@ type Stats struct {
 	InstanceLimited int64 `json:"instance_limited"`
 	UserLimited     int64 `json:"user_limited"`
 	// Faults counts injected faults by kind. FaultApplyThen500 counts only when it turned a
-	// success into a 500.
+	// success into a 500, FaultStoreDifferent only when it changed what a write stored, and
+	// FaultApplyLate when it held a request (its write, if any, counts in WritesApplied once
+	// applied).
 	Faults        map[Fault]int64 `json:"faults"`
 	WritesApplied int64           `json:"writes_applied"` // PUT and PATCH metadata writes applied
 	Unauthorized  int64           `json:"unauthorized"`   // 401s
