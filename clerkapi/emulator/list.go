@@ -150,8 +150,8 @@ func sortUsers(out []listed, lq listQuery) {
 // candidates returns the users that may match, each once: those an include names when there
 // is one, else every user.
 func (s *Server) candidates(lq listQuery) []*record {
-	var keys []string
-	var byKey map[string]map[*record]struct{}
+	var keys map[string]bool
+	byEmail := false
 	switch {
 	case lq.ids.include != nil:
 		out := make([]*record, 0, len(lq.ids.include))
@@ -162,15 +162,19 @@ func (s *Server) candidates(lq listQuery) []*record {
 		}
 		return out
 	case lq.externals.include != nil:
-		keys, byKey = mapKeys(lq.externals.include), s.idx.byExternal
+		keys = lq.externals.include
 	case lq.emails != nil:
-		keys, byKey = mapKeys(lq.emails), s.idx.byEmail
+		keys, byEmail = lq.emails, true
 	default:
 		return s.all()
 	}
 	seen := map[*record]struct{}{}
 	s.idxMu.RLock()
-	for _, k := range keys {
+	byKey := s.idx.byExternal
+	if byEmail {
+		byKey = s.idx.byEmail
+	}
+	for k := range keys {
 		for rec := range byKey[k] {
 			seen[rec] = struct{}{}
 		}
@@ -179,14 +183,6 @@ func (s *Server) candidates(lq listQuery) []*record {
 	out := make([]*record, 0, len(seen))
 	for rec := range seen {
 		out = append(out, rec)
-	}
-	return out
-}
-
-func mapKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
 	}
 	return out
 }

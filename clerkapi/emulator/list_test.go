@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -245,5 +247,50 @@ func TestUserObjectIdentity(t *testing.T) {
 	if !bytes.Contains(r.body, []byte(`"external_id":null,"primary_email_address_id":null,`)) ||
 		!bytes.Contains(r.body, []byte(`"email_addresses":[],`)) {
 		t.Errorf("user without identifiers: %s", r.body)
+	}
+}
+
+// TestListWhileUsersChange lists by external id and email while users are set, changed and
+// deleted behind the client's back, for the race detector.
+func TestListWhileUsersChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				id := fmt.Sprintf("user_%d", i%5)
+				switch (i + w) % 3 {
+				case 0:
+					f.s.SetUser(User{ID: id, ExternalID: fmt.Sprintf("ext-%d", i%3), Emails: []string{"shared@example.com"}})
+				case 1:
+					f.s.UpsertUsers(strings.NewReader(fmt.Sprintf(`{"id":%q,"email_addresses":["x%d@example.com"]}`, id, i)))
+				default:
+					f.s.DeleteUser(id)
+				}
+			}
+		})
+		wg.Go(func() {
+			for range 20 {
+				for _, q := range []string{"email_address=SHARED@example.com", "external_id=ext-1", "external_id=-ext-2&user_id=user_1"} {
+					if r, err := f.send(t.Context(), "GET", "/v1/users?"+q, ""); err != nil || r.status != 200 {
+						t.Errorf("GET %s: %v %d", q, err, r.status)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Whatever the interleaving, the index agrees with the users.
+	for _, u := range f.s.Users() {
+		for _, e := range u.Emails {
+			r := f.do(t, "GET", "/v1/users?limit=500&email_address="+url.QueryEscape(e), "")
+			if !slices.Contains(listIDs(t, r.body), u.ID) {
+				t.Errorf("%s is not found by its address %s", u.ID, e)
+			}
+		}
+	}
+	if r := f.do(t, "GET", "/v1/users/count", ""); string(r.body) != fmt.Sprintf(`{"object":"total_count","total_count":%d}`, len(f.s.Users())) {
+		t.Errorf("count %s, %d users", r.body, len(f.s.Users()))
 	}
 }
