@@ -276,8 +276,10 @@ func (s *Server) write(c *call, merge bool) {
 	c.applied = true
 	switch c.mod {
 	case FaultStoreDifferent:
-		c.fault = FaultStoreDifferent
-		s.st.faults[FaultStoreDifferent].Add(1)
+		if fields[0].set || fields[1].set || fields[2].set { // {} sets nothing to mangle
+			c.fault = FaultStoreDifferent
+			s.st.faults[FaultStoreDifferent].Add(1)
+		}
 	case FaultApplyThen500:
 		s.fail500(c)
 		return

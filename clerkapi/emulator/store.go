@@ -242,8 +242,9 @@ func (s *Server) Users() []User {
 	return out
 }
 
-// History returns the bodies of the PUTs applied to user id, in apply order. It is empty
-// unless Config.RecordHistory is set.
+// History returns the bodies of the PUTs applied to user id, in apply order, as they were sent
+// (also when FaultStoreDifferent stored something else, and a late write where it landed).
+// It is empty unless Config.RecordHistory is set.
 func (s *Server) History(id string) []json.RawMessage {
 	rec := s.lookup(id)
 	if rec == nil {
