@@ -2,32 +2,26 @@ package emulator
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 )
 
 const adminPrefix = "/_emulator/"
 
-// serveAdmin answers the admin endpoints: no key, no limits, no faults, not counted.
-func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	want := http.MethodGet
-	if r.URL.Path == adminPrefix+"reset" {
-		want = http.MethodPost
-	}
-	if r.Method != want {
-		w.Header().Set("Allow", want)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	switch r.URL.Path[len(adminPrefix):] {
-	case "stats":
-		w.Header()["Content-Type"] = ctJSON
-		json.NewEncoder(w).Encode(s.Stats())
-	case "reset":
+// newAdmin routes the admin endpoints. They need no key, are not limited, faulted or counted,
+// and answer in plain text or JSON, not Clerk's error shape: they are the test's side door.
+func (s *Server) newAdmin() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeAdminJSON(w, s.Stats())
+	})
+	mux.HandleFunc("POST /_emulator/reset", func(w http.ResponseWriter, r *http.Request) {
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
-	case "users":
+	})
+	mux.HandleFunc("GET /_emulator/users", func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = ctNDJSON
 		bw := bufio.NewWriter(w)
 		var b []byte
@@ -36,7 +30,32 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			bw.Write(b)
 		}
 		bw.Flush()
-	case "requests":
+	})
+	mux.HandleFunc("POST /_emulator/users", func(w http.ResponseWriter, r *http.Request) {
+		n, err := s.UpsertUsers(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeAdminJSON(w, map[string]int{"upserted": n})
+	})
+	mux.HandleFunc("DELETE /_emulator/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !s.DeleteUser(id) {
+			http.Error(w, fmt.Sprintf("no user %q", id), http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_emulator/consume", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 1 {
+			http.Error(w, "n must be a whole number of requests, at least 1", http.StatusBadRequest)
+			return
+		}
+		writeAdminJSON(w, map[string]int{"taken": s.ConsumeInstance(n)})
+	})
+	mux.HandleFunc("GET /_emulator/requests", func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = ctNDJSON
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
@@ -44,7 +63,8 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			enc.Encode(req)
 		}
 		bw.Flush()
-	case "history":
+	})
+	mux.HandleFunc("GET /_emulator/history", func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Type"] = ctJSON
 		b := []byte{'['}
 		for i, body := range s.History(r.URL.Query().Get("user_id")) {
@@ -54,36 +74,11 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			b = appendOneLine(b, body)
 		}
 		w.Write(append(b, ']', '\n'))
-	default:
-		http.NotFound(w, r)
-	}
+	})
+	return mux
 }
 
-// appendUserLine renders u as one NDJSON line that LoadUsers reads back; fields never set are
-// left out.
-func appendUserLine(b []byte, u User) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, u.ID)
-	for k, m := range [3]json.RawMessage{u.Public, u.Private, u.Unsafe} {
-		if m == nil {
-			continue
-		}
-		b = append(b, ',', '"')
-		b = append(b, metadataFields[k]...)
-		b = append(b, '"', ':')
-		b = appendOneLine(b, m)
-	}
-	return append(b, '}', '\n')
-}
-
-// appendOneLine appends raw JSON as stored, compacted only if it holds a line break, which
-// would split an NDJSON line.
-func appendOneLine(b []byte, raw []byte) []byte {
-	if bytes.ContainsAny(raw, "\r\n") {
-		var buf bytes.Buffer
-		if json.Compact(&buf, raw) == nil {
-			return append(b, buf.Bytes()...)
-		}
-	}
-	return append(b, raw...)
+func writeAdminJSON(w http.ResponseWriter, v any) {
+	w.Header()["Content-Type"] = ctJSON
+	json.NewEncoder(w).Encode(v)
 }

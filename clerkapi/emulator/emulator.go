@@ -1,20 +1,51 @@
 // Package emulator is an in-process emulator of Clerk's Backend API for the user metadata
-// endpoints, served over real HTTP. It answers PUT (replace) and PATCH (merge)
-// /v1/users/{user_id}/metadata, GET /v1/users/{user_id} and GET /v1/users?user_id=… as
-// Clerk does: Bearer secret keys, Clerk-API-Version checks, instance and per-user rate
-// limits with Retry-After, and Clerk's JSON error bodies with a Clerk-Trace-Id. On top of
-// that it can add latency and inject the faults a real network shows (proxy error pages,
-// dropped connections, hangs, a write applied and then answered with a 500), and it counts
-// what clients do: requests by status, writes applied, and overlapping writes to one user.
+// endpoints, served over real HTTP, that the official SDKs (clerk-sdk-go v2.7.0,
+// @clerk/backend 3.x) work against unchanged. It answers as Clerk does:
 //
-// Metadata is stored as the exact bytes a client sent. Randomness (jitter, fault rolls, trace
-// ids) is derived from Config.Seed and the request's arrival number, so a seeded server that
-// receives requests in the same order answers them the same way.
+//   - PUT (replace) and PATCH (merge) /v1/users/{user_id}/metadata; metadata is stored as the
+//     exact bytes a client sent, never re-encoded;
+//   - GET /v1/users/{user_id};
+//   - GET /v1/users: the users that pass the user_id, external_id and email_address filters
+//     (each up to 100 values; AND between filters, OR within one; a leading + or - on a user
+//     id or an external id includes or excludes it; email addresses compared without regard
+//     to case), newest first (order_by -created_at, or +created_at for oldest first), paged by
+//     limit (1 to 500, default 10) and offset, as a bare JSON array of User objects;
+//   - GET /v1/users/count, with the same filters: {"object":"total_count","total_count":N}.
 //
-// Admin endpoints under /_emulator/ need no key, are not rate limited and are not counted:
-// GET /_emulator/stats, GET /_emulator/users (NDJSON), POST /_emulator/reset,
-// GET /_emulator/requests (NDJSON, with Config.RecordRequests) and
-// GET /_emulator/history?user_id=… (with Config.RecordHistory).
+// It checks Bearer secret keys and Clerk-API-Version, applies instance and per-user rate
+// limits with Retry-After, and answers errors with Clerk's JSON bodies and a Clerk-Trace-Id.
+// A user has an external id
+// and email addresses besides its metadata (see User); the emulator does not make either
+// unique, so that a test can have two users share an address. Other list filters and query
+// parameters are ignored.
+//
+// Every authenticated request, read or write, counts against the instance limit; metadata
+// writes count against the per-user limit too. A limit counts in fixed windows, sliding
+// windows or a token bucket (see LimitShape), with any window length. Another client sharing
+// the instance can be emulated with Config.BackgroundLoad or ConsumeInstance.
+//
+// On top of that it can add latency and inject the faults a real network and a struggling
+// Clerk show (see Fault): proxy error pages, dropped connections, hangs, a write applied and
+// answered with a 500, a write stored as something else than was sent, a write applied late
+// after the client gave up. It counts what clients do: requests by status, writes applied,
+// and overlapping writes to one user.
+//
+// Randomness (jitter, fault rolls, trace ids) is derived from Config.Seed and the request's
+// arrival number, so a seeded server that receives requests in the same order answers them
+// the same way.
+//
+// Admin endpoints under /_emulator/ need no key, are not rate limited, faulted or counted;
+// they are how a test changes things behind a client's back when the emulator runs out of
+// process (in process, call the methods named):
+//
+//	GET    /_emulator/stats               Stats, as JSON
+//	POST   /_emulator/reset               Reset: 204
+//	GET    /_emulator/users               every user as a users-file line (NDJSON; see LoadUsers)
+//	POST   /_emulator/users               UpsertUsers from NDJSON lines: {"upserted":N}, or 400 naming the line
+//	DELETE /_emulator/users/{id}          DeleteUser: 204, or 404
+//	POST   /_emulator/consume?n=N         ConsumeInstance(N): {"taken":K}
+//	GET    /_emulator/requests            Requests (NDJSON), with Config.RecordRequests
+//	GET    /_emulator/history?user_id=…   History (a JSON array), with Config.RecordHistory
 package emulator
 
 import (
@@ -41,17 +72,34 @@ type Config struct {
 	ForbiddenKeys []string
 
 	// InstanceLimit is the number of requests allowed per InstanceWindow across the instance;
-	// every authenticated request counts. 0 means unlimited.
+	// every authenticated request counts, reads as well as writes. 0 means unlimited.
 	InstanceLimit int
-	// InstanceWindow defaults to 10s.
+	// InstanceWindow defaults to 10s. Any length works; Clerk's is 10s.
 	InstanceWindow time.Duration
+	// InstanceShape is how the instance limit counts (see LimitShape).
+	InstanceShape LimitShape
+	// InstanceBurst is the token bucket's size, from one second's worth of InstanceLimit
+	// (rounded up) to one window's worth, InstanceLimit, which is the default. Only with
+	// LimitTokenBucket.
+	InstanceBurst int
+	// BackgroundLoad is another client sharing the instance: this many requests per second,
+	// evenly spaced from the first request the instance limit counts, each taking from the
+	// instance limit as a request would (and dropped when refused). They are not HTTP requests
+	// and are counted apart (Stats.Background). It needs an InstanceLimit.
+	BackgroundLoad float64
+
 	// UserLimit is the number of metadata writes (PUT and PATCH metadata) allowed per user per
 	// UserWindow; 0 means unlimited. Only writes that pass validation count.
 	UserLimit int
 	// UserWindow defaults to 10s.
 	UserWindow time.Duration
-	// Sliding makes both limits sliding windows (at most N in any span of the window's length)
-	// instead of fixed windows aligned to multiples of the window length.
+	// UserShape is how the per-user limit counts (see LimitShape).
+	UserShape LimitShape
+	// UserBurst is as InstanceBurst, for UserLimit.
+	UserBurst int
+
+	// Sliding makes the limits whose shape is LimitDefault sliding windows. It predates the
+	// shapes; prefer InstanceShape and UserShape set to LimitSliding.
 	Sliding bool
 
 	// Latency, plus a uniform draw from [0, Jitter), is waited at the start of every request.
@@ -60,6 +108,11 @@ type Config struct {
 	Faults map[Fault]float64
 	// Seed seeds the jitter, the fault rolls and the trace ids.
 	Seed int64
+
+	// LateDelay is how long after its arrival a write that FaultApplyLate picked is applied;
+	// it defaults to 500ms. To have it land after the client's next write to the same user,
+	// make it longer than the client's timeout and retry delay.
+	LateDelay time.Duration
 
 	// AutoCreate makes a valid write to an unknown user create it instead of answering 404.
 	AutoCreate bool
@@ -81,15 +134,19 @@ type Config struct {
 
 // Validate reports the first setting New cannot use.
 func (c Config) Validate() error {
+	if err := checkLimit("instance", c.InstanceShape, c.Sliding, c.InstanceLimit, c.InstanceWindow, c.InstanceBurst); err != nil {
+		return err
+	}
+	if err := checkLimit("user", c.UserShape, c.Sliding, c.UserLimit, c.UserWindow, c.UserBurst); err != nil {
+		return err
+	}
 	switch {
-	case c.InstanceLimit < 0:
-		return errors.New("instance limit is negative")
-	case c.UserLimit < 0:
-		return errors.New("user limit is negative")
-	case c.InstanceWindow < 0:
-		return errors.New("instance window is negative")
-	case c.UserWindow < 0:
-		return errors.New("user window is negative")
+	case c.BackgroundLoad < 0 || math.IsNaN(c.BackgroundLoad) || c.BackgroundLoad > 1e9:
+		return fmt.Errorf("background load is %v requests per second, want 0 to 1e9", c.BackgroundLoad)
+	case c.BackgroundLoad > 0 && c.InstanceLimit == 0:
+		return errors.New("background load needs an instance limit")
+	case c.LateDelay < 0:
+		return errors.New("late delay is negative")
 	case c.Latency < 0 || c.Jitter < 0:
 		return errors.New("latency and jitter must not be negative")
 	case c.MaxFieldBytes < 0:
@@ -121,14 +178,23 @@ type Server struct {
 	faults    []faultEdge
 	now       func() time.Time
 	hook      atomic.Pointer[func(*http.Request) Fault]
+	admin     *http.ServeMux
 
 	users    [numShards]userShard
 	flights  [numShards]flightShard
 	hashSeed maphash.Seed
 	userSeq  atomic.Uint64
+	// idxMu guards idx and every record's identity; it is taken before a shard's or a
+	// record's lock.
+	idxMu sync.RWMutex
+	idx   index
 
-	instMu sync.Mutex
-	inst   window
+	instRule, userRule rule
+	instMu             sync.Mutex // guards inst and bg
+	inst               window
+	bg                 background
+
+	late lateWrites
 
 	seq atomic.Uint64
 	st  counters
@@ -168,17 +234,17 @@ func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic("emulator: " + err.Error())
 	}
-	if cfg.InstanceWindow == 0 {
-		cfg.InstanceWindow = 10 * time.Second
-	}
-	if cfg.UserWindow == 0 {
-		cfg.UserWindow = 10 * time.Second
-	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.LateDelay == 0 {
+		cfg.LateDelay = 500 * time.Millisecond
+	}
 	s := &Server{
 		cfg:       cfg,
+		instRule:  newRule(cfg.InstanceShape, cfg.Sliding, cfg.InstanceLimit, cfg.InstanceWindow, cfg.InstanceBurst),
+		userRule:  newRule(cfg.UserShape, cfg.Sliding, cfg.UserLimit, cfg.UserWindow, cfg.UserBurst),
+		bg:        newBackground(cfg.BackgroundLoad),
 		keys:      make(map[string]bool, len(cfg.Keys)),
 		forbidden: make(map[string]bool, len(cfg.ForbiddenKeys)),
 		now:       cfg.Now,
@@ -188,6 +254,8 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.late.init()
+	s.admin = s.newAdmin()
 	for _, k := range cfg.Keys {
 		s.keys[k] = true
 	}
@@ -267,6 +335,8 @@ type counters struct {
 	maxInFlight     atomic.Int64
 	maxUserInFlight atomic.Int64
 	overlaps        atomic.Int64
+
+	background, backgroundLimited atomic.Int64
 }
 
 var countedMethods = [...]string{"GET", "PUT", "PATCH", "POST", "DELETE"}
@@ -282,7 +352,9 @@ type Stats struct {
 	InstanceLimited int64 `json:"instance_limited"`
 	UserLimited     int64 `json:"user_limited"`
 	// Faults counts injected faults by kind. FaultApplyThen500 counts only when it turned a
-	// success into a 500.
+	// success into a 500, FaultStoreDifferent only when it changed what a write stored, and
+	// FaultApplyLate when it held a request (its write, if any, counts in WritesApplied once
+	// applied).
 	Faults        map[Fault]int64 `json:"faults"`
 	WritesApplied int64           `json:"writes_applied"` // PUT and PATCH metadata writes applied
 	Unauthorized  int64           `json:"unauthorized"`   // 401s
@@ -295,6 +367,12 @@ type Stats struct {
 	// UserOverlaps counts metadata writes that arrived while another write for the same user
 	// was still being handled.
 	UserOverlaps int64 `json:"user_overlaps"`
+	// Background counts the requests of Config.BackgroundLoad and ConsumeInstance that the
+	// instance limit let through, BackgroundLimited those it refused. They are not in Requests.
+	Background        int64 `json:"background"`
+	BackgroundLimited int64 `json:"background_limited"`
+	// LateWritesPending counts writes FaultApplyLate has yet to apply.
+	LateWritesPending int64 `json:"late_writes_pending"`
 }
 
 // Stats returns a snapshot of the counters.
@@ -314,6 +392,8 @@ func (s *Server) Stats() Stats {
 		UserOverlaps:    c.overlaps.Load(),
 	}
 	st.RateLimited = st.InstanceLimited + st.UserLimited
+	st.Background, st.BackgroundLimited = s.backgroundCounts()
+	st.LateWritesPending = s.late.pendingCount()
 	for code := range c.status {
 		if n := c.status[code].Load(); n > 0 {
 			st.ByStatus[code] = n
@@ -387,6 +467,8 @@ func (s *Server) Reset() {
 	c.maxInFlight.Store(c.inFlight.Load())
 	c.maxUserInFlight.Store(0)
 	c.overlaps.Store(0)
+	c.background.Store(0)
+	c.backgroundLimited.Store(0)
 	s.logMu.Lock()
 	s.log = nil
 	s.logGen++
@@ -405,10 +487,10 @@ func storeMax(v *atomic.Int64, n int64) {
 // ServeHTTP answers one request as Clerk would, after the configured latency and faults.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
-		s.serveAdmin(w, r)
+		s.admin.ServeHTTP(w, r)
 		return
 	}
-	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1}
+	c := call{s: s, w: w, r: r, seq: s.seq.Add(1), logIdx: -1, start: time.Now()}
 	c.route = parseRoute(r.URL.EscapedPath())
 	s.begin(&c)
 	defer s.end(&c) // in case nothing was answered
@@ -495,7 +577,8 @@ func (s *Server) end(c *call) {
 		s.logMu.Lock()
 		if c.logGen == s.logGen {
 			e := &s.log[c.logIdx]
-			e.Status, e.Fault, e.Applied = c.status, c.fault, c.applied
+			// A late write may have been applied, and marked so, before the client gave up.
+			e.Status, e.Fault, e.Applied = c.status, c.fault, c.applied || e.Applied
 		}
 		s.logMu.Unlock()
 	}
@@ -508,12 +591,7 @@ func (s *Server) shard(id string) int {
 // rand returns the k-th random number of request seq, from the seed alone, so that a seeded
 // server is deterministic for a given arrival order without a shared generator.
 func (s *Server) rand(seq, k uint64) uint64 {
-	x := uint64(s.cfg.Seed) ^ (seq<<2 | k)
-	// splitmix64
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
+	return splitmix(uint64(s.cfg.Seed) ^ (seq<<2 | k))
 }
 
 // handle runs a request through Clerk's stages in order: latency, injected faults,
@@ -532,13 +610,18 @@ func (s *Server) handle(c *call) {
 			return
 		}
 	}
-	if f := s.pickFault(c); f != FaultNone {
-		if f == FaultApplyThen500 {
-			c.applyThen500 = true
-		} else {
-			s.inject(c, f)
-			return
-		}
+	switch f := s.pickFault(c); {
+	case f == FaultApplyLate && c.flightID == "":
+		// Only a metadata write has something to apply late; anything else just hangs.
+		c.fault = f
+		s.st.faults[f].Add(1)
+		s.hang(c)
+		return
+	case f.modifies():
+		c.mod = f
+	case f != FaultNone:
+		s.inject(c, f)
+		return
 	}
 	if !s.authorize(c) || !s.checkVersion(c) || !s.takeInstance(c) {
 		return

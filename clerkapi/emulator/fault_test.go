@@ -266,3 +266,137 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreDifferent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{RecordHistory: true})
+	f.s.SetFault(func(r *http.Request) Fault {
+		if r.Header.Get("X-Fault") != "" {
+			return FaultStoreDifferent
+		}
+		return FaultNone
+	})
+	mangle := header("X-Fault", "1")
+	f.s.AddUser("user_1", json.RawMessage(`{"old":1}`), json.RawMessage(`{"p":1}`), json.RawMessage(`{"u":1}`))
+	tests := []struct {
+		method, body string
+		want         [3]string
+	}{
+		{"PUT", `{"public_metadata":{"a":1, "b":{"c":2}, "d":[3]},"private_metadata":{},"unsafe_metadata":null}`,
+			[3]string{`{"a":1, "b":{"c":2}}`, `{"mangled":true}`, `{"mangled":true}`}},
+		{"PUT", `{"public_metadata":{"only":12345678901234567890}}`,
+			[3]string{`{}`, `{"mangled":true}`, `{"mangled":true}`}},
+		// PATCH stores the merge result, mangled.
+		{"PATCH", `{"public_metadata":{"x":1,"y":2}}`,
+			[3]string{`{"x":1}`, `{"mangled":true}`, `{"mangled":true}`}},
+	}
+	for _, tt := range tests {
+		r := f.do(t, tt.method, "/v1/users/user_1/metadata", tt.body, mangle)
+		if r.status != 200 {
+			t.Fatalf("%s %s: status %d: %s", tt.method, tt.body, r.status, r.body)
+		}
+		if got := metadataOf(t, r.body); got != tt.want {
+			t.Errorf("%s %s answered\n%q, want the stored\n%q", tt.method, tt.body, got, tt.want)
+		}
+		if u, _ := f.s.User("user_1"); stored(u) != tt.want {
+			t.Errorf("%s %s stored\n%q, want\n%q", tt.method, tt.body, stored(u), tt.want)
+		}
+	}
+	// History keeps the bodies as sent.
+	if h := f.s.History("user_1"); len(h) != 2 || string(h[1]) != tests[1].body {
+		t.Errorf("History = %s", h)
+	}
+	// Reads and refused writes are left alone, and not counted.
+	if r := f.do(t, "GET", "/v1/users/user_1", "", mangle); r.status != 200 {
+		t.Errorf("GET: %d", r.status)
+	}
+	checkError(t, f.do(t, "PUT", "/v1/users/user_1/metadata", `{"nope":{}}`, mangle), 422, "form_param_unknown", "nope")
+	if r := f.do(t, "PUT", "/v1/users/user_1/metadata", `{}`, mangle); r.status != 200 {
+		t.Errorf("PUT {}: %d", r.status)
+	}
+	if st := f.s.Stats(); st.Faults[FaultStoreDifferent] != 3 || st.WritesApplied != 4 {
+		t.Errorf("stats: %+v, want 4 writes applied, 3 of them mangled", st)
+	}
+}
+
+// TestApplyLate has a write time out, the same user's next write succeed, and then the first
+// write land on top of it.
+func TestApplyLate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{RecordHistory: true, RecordRequests: true, UserLimit: 2})
+	f.s.AddUser("user_1", json.RawMessage(`{"v":0}`), nil, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.s.SetFault(func(r *http.Request) Fault {
+		if r.Header.Get("X-Fault") == "" {
+			return FaultNone
+		}
+		cancel() // the client gives up while the write is held
+		return FaultApplyLate
+	})
+	late := `{"public_metadata":{"v":1}}`
+	if r, err := f.send(ctx, "PUT", "/v1/users/user_1/metadata", late, header("X-Fault", "1")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("late write: %d %s, %v; want no answer", r.status, r.body, err)
+	}
+	// Until the delay (the default, 500ms) runs out, the write is not applied.
+	if u, _ := f.s.User("user_1"); string(u.Public) != `{"v":0}` {
+		t.Fatalf("applied before the delay: %s", u.Public)
+	}
+	next := `{"public_metadata":{"v":2}}`
+	if r := f.do(t, "PUT", "/v1/users/user_1/metadata", next); r.status != 200 {
+		t.Fatalf("next write: %d %s", r.status, r.body)
+	}
+	// The late write took its place in the per-user limit when it arrived.
+	checkError(t, f.do(t, "PUT", "/v1/users/user_1/metadata", next), 429, "too_many_requests", "")
+	if st := f.s.Stats(); st.LateWritesPending != 1 || st.WritesApplied != 1 {
+		t.Fatalf("before the late write lands: %+v", st)
+	}
+
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if err := f.s.WaitLateWrites(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := f.s.User("user_1"); string(u.Public) != `{"v":1}` {
+		t.Errorf("after the late write: %s, want it on top of the next one", u.Public)
+	}
+	if h := f.s.History("user_1"); len(h) != 2 || string(h[0]) != next || string(h[1]) != late {
+		t.Errorf("History = %s, want the next write, then the late one", h)
+	}
+	st := f.s.Stats()
+	if st.LateWritesPending != 0 || st.WritesApplied != 2 || st.Faults[FaultApplyLate] != 1 || st.ByStatus[0] != 1 {
+		t.Errorf("after: %+v", st)
+	}
+	if req := f.s.Requests()[0]; req.Status != 0 || !req.Applied || req.Fault != FaultApplyLate {
+		t.Errorf("late request logged as %+v", req)
+	}
+}
+
+// TestApplyLateOtherRequests checks that a read hangs without applying anything, and that a
+// write Clerk would refuse is refused as usual.
+func TestApplyLateOtherRequests(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{LateDelay: time.Millisecond})
+	f.s.AddUser("user_1", json.RawMessage(`{"v":0}`), nil, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.s.SetFault(func(r *http.Request) Fault {
+		if r.Method == "GET" {
+			cancel()
+		}
+		return FaultApplyLate
+	})
+	if _, err := f.send(ctx, "GET", "/v1/users/user_1", ""); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GET: %v, want no answer", err)
+	}
+	checkError(t, f.do(t, "PUT", "/v1/users/user_missing/metadata", `{}`), 404, "resource_not_found", "")
+	checkError(t, f.do(t, "PUT", "/v1/users/user_1/metadata", `{"public_metadata":1}`), 422, "form_param_value_invalid", "public_metadata")
+	if err := f.s.WaitLateWrites(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Close()
+	f.ts.Close()
+	if st := f.s.Stats(); st.Faults[FaultApplyLate] != 1 || st.WritesApplied != 0 || st.LateWritesPending != 0 {
+		t.Errorf("stats: %+v, want the GET counted, nothing applied", st)
+	}
+}

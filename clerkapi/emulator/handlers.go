@@ -2,13 +2,12 @@ package emulator
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -73,13 +72,16 @@ func (s *Server) checkVersion(c *call) bool {
 	return true
 }
 
-// takeInstance counts the request against the instance-wide limit.
+// takeInstance counts the request against the instance-wide limit, after the background
+// load's requests that came before it.
 func (s *Server) takeInstance(c *call) bool {
-	if s.cfg.InstanceLimit == 0 {
+	if s.instRule.limit == 0 {
 		return true
 	}
+	now := s.now()
 	s.instMu.Lock()
-	ok, wait := s.inst.take(s.now(), s.cfg.InstanceLimit, s.cfg.InstanceWindow, s.cfg.Sliding)
+	s.catchUp(now)
+	ok, wait := s.inst.admit(now, s.instRule)
 	s.instMu.Unlock()
 	if !ok {
 		s.st.instanceLimited.Add(1)
@@ -93,6 +95,7 @@ type routeKind int
 const (
 	routeNone     routeKind = iota
 	routeUsers              // /v1/users
+	routeCount              // /v1/users/count
 	routeUser               // /v1/users/{id}
 	routeMetadata           // /v1/users/{id}/metadata
 )
@@ -133,6 +136,9 @@ func parseRoute(path string) route {
 	if seg == "" || seg == "." || seg == ".." {
 		return route{}
 	}
+	if kind == routeUser && seg == "count" {
+		return route{kind: routeCount} // matched before /users/{user_id}, as Clerk does
+	}
 	return route{kind: kind, id: seg}
 }
 
@@ -142,6 +148,12 @@ func (s *Server) dispatch(c *call) {
 	case routeUsers:
 		if m == http.MethodGet {
 			s.listUsers(c)
+			return
+		}
+		c.w.Header()["Allow"] = []string{"GET"}
+	case routeCount:
+		if m == http.MethodGet {
+			s.countUsers(c)
 			return
 		}
 		c.w.Header()["Allow"] = []string{"GET"}
@@ -244,48 +256,83 @@ func (s *Server) write(c *call, merge bool) {
 	now := s.now()
 
 	rec.mu.Lock()
-	if s.cfg.UserLimit > 0 {
-		if ok, wait := rec.limit.take(now, s.cfg.UserLimit, s.cfg.UserWindow, s.cfg.Sliding); !ok {
+	if s.userRule.limit > 0 {
+		if ok, wait := rec.limit.admit(now, s.userRule); !ok {
 			rec.mu.Unlock()
 			s.st.userLimited.Add(1)
 			c.failRetry(wait)
 			return
 		}
 	}
-	if merge {
-		for k, f := range fields {
-			switch {
-			case !f.set:
-			case c.body[f.vs] == 'n':
-				rec.meta[k] = nil
-			default:
-				rec.meta[k] = mergePatch(rec.meta[k], c.body[f.vs:f.ve])
-			}
-		}
-	} else {
-		stored := bytes.Clone(c.body) // c.body goes back to the pool
-		for k, f := range fields {
-			if f.set {
-				rec.meta[k] = stored[f.vs:f.ve:f.ve]
-			}
-		}
-		if s.cfg.RecordHistory {
-			rec.history = append(rec.history, stored)
-		}
+	if c.mod == FaultApplyLate {
+		rec.mu.Unlock()
+		s.applyLate(c, rec, fields, merge)
+		return
 	}
-	rec.updated = now.UnixMilli()
-	v := rec.view()
+	v := s.store(rec, c.body, fields, merge, c.mod == FaultStoreDifferent, now)
 	rec.mu.Unlock()
 
 	s.st.applied.Add(1)
 	c.applied = true
-	if c.applyThen500 {
-		c.fault = FaultApplyThen500
-		s.st.faults[FaultApplyThen500].Add(1)
-		c.fail(http.StatusInternalServerError, errInternal)
+	switch c.mod {
+	case FaultStoreDifferent:
+		if fields[0].set || fields[1].set || fields[2].set { // {} sets nothing to mangle
+			c.fault = FaultStoreDifferent
+			s.st.faults[FaultStoreDifferent].Add(1)
+		}
+	case FaultApplyThen500:
+		s.fail500(c)
 		return
 	}
 	c.writeUsers(false, v)
+}
+
+// store applies a valid write to rec, whose lock the caller holds, and returns the user as it
+// now is: PUT replaces each field the body has with the bytes sent, PATCH merges them in.
+// mangle stores other values instead (see FaultStoreDifferent).
+func (s *Server) store(rec *record, body []byte, fields [3]span, merge, mangle bool, now time.Time) userView {
+	var stored []byte
+	if !merge {
+		stored = bytes.Clone(body) // body goes back to the pool
+	}
+	for k, f := range fields {
+		if !f.set {
+			continue
+		}
+		var v json.RawMessage
+		switch {
+		case !merge:
+			v = stored[f.vs:f.ve:f.ve]
+		case body[f.vs] == 'n':
+			v = nil
+		default:
+			v = mergePatch(rec.meta[k], body[f.vs:f.ve])
+		}
+		if mangle {
+			v = mangled(v)
+		}
+		rec.meta[k] = v
+	}
+	if !merge && s.cfg.RecordHistory {
+		rec.history = append(rec.history, stored)
+	}
+	rec.updated = now.UnixMilli()
+	return rec.view()
+}
+
+// mangled is what FaultStoreDifferent stores in place of v.
+func mangled(v []byte) json.RawMessage {
+	var ends []int
+	if len(v) > 0 && v[0] == '{' {
+		eachMember(v, 0, func(_ []byte, _, ve int) { ends = append(ends, ve) })
+	}
+	switch len(ends) {
+	case 0:
+		return json.RawMessage(`{"mangled":true}`)
+	case 1:
+		return json.RawMessage(`{}`)
+	}
+	return append(bytes.Clone(v[:ends[len(ends)-2]]), '}')
 }
 
 // getUser answers GET /v1/users/{id}.
@@ -295,7 +342,7 @@ func (s *Server) getUser(c *call) {
 		c.fail(http.StatusNotFound, errUserNotFound(c.route.id))
 		return
 	}
-	if c.applyThen500 {
+	if c.mod == FaultApplyThen500 {
 		s.fail500(c)
 		return
 	}
@@ -303,78 +350,6 @@ func (s *Server) getUser(c *call) {
 	v := rec.view()
 	rec.mu.Unlock()
 	c.writeUsers(false, v)
-}
-
-// listUsers answers GET /v1/users: the users named by user_id (a leading + or nothing
-// includes, - excludes; no includes means every user), newest first, paged by limit and
-// offset. Emulated users have no external ids or email addresses, so filtering by either
-// matches no one.
-func (s *Server) listUsers(c *call) {
-	q := c.r.URL.Query()
-	for _, p := range []string{"user_id", "external_id", "email_address"} {
-		if n := len(q[p]); n > 100 {
-			c.fail(http.StatusUnprocessableEntity, errParam(p, p+" accepts up to 100 values, got "+strconv.Itoa(n)+"."))
-			return
-		}
-	}
-	limit, offset := 10, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			c.fail(http.StatusUnprocessableEntity, errParam("limit", "limit must be an integer between 1 and 500."))
-			return
-		}
-		limit = n
-	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			c.fail(http.StatusUnprocessableEntity, errParam("offset", "offset must be an integer greater than or equal to 0."))
-			return
-		}
-		offset = n
-	}
-	var include []string
-	exclude := map[string]bool{}
-	for _, id := range q["user_id"] {
-		if rest, ok := strings.CutPrefix(id, "-"); ok {
-			exclude[rest] = true
-		} else {
-			include = append(include, strings.TrimPrefix(id, "+"))
-		}
-	}
-	var recs []*record
-	switch {
-	case len(q["external_id"]) > 0 || len(q["email_address"]) > 0:
-	case len(include) > 0:
-		seen := map[string]bool{}
-		for _, id := range include {
-			if rec := s.lookup(id); rec != nil && !seen[id] && !exclude[id] {
-				seen[id] = true
-				recs = append(recs, rec)
-			}
-		}
-	default:
-		for _, rec := range s.all() {
-			if !exclude[rec.id] {
-				recs = append(recs, rec)
-			}
-		}
-	}
-	if c.applyThen500 {
-		s.fail500(c)
-		return
-	}
-	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(b.seq, a.seq) })
-	recs = recs[min(offset, len(recs)):]
-	recs = recs[:min(limit, len(recs))]
-	views := make([]userView, len(recs))
-	for i, rec := range recs {
-		rec.mu.Lock()
-		views[i] = rec.view()
-		rec.mu.Unlock()
-	}
-	c.writeUsers(true, views...)
 }
 
 // fail500 answers FaultApplyThen500 on a request that writes nothing.

@@ -253,3 +253,15 @@ func mergePatch(target, patch []byte) []byte {
 	}
 	return append(out, '}')
 }
+
+// appendOneLine appends raw JSON as stored, compacted only if it holds a line break, which
+// would split an NDJSON line.
+func appendOneLine(b []byte, raw []byte) []byte {
+	if bytes.ContainsAny(raw, "\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) == nil {
+			return append(b, buf.Bytes()...)
+		}
+	}
+	return append(b, raw...)
+}

@@ -25,8 +25,9 @@ type call struct {
 	tooLarge bool
 	bodyErr  error
 
-	applyThen500 bool
-	ended        bool
+	start time.Time // arrival, by the real clock, which FaultApplyLate's delay runs on
+	mod   Fault     // a fault that changes how the request is handled (Fault.modifies)
+	ended bool
 
 	status  int
 	fault   Fault
@@ -124,12 +125,17 @@ func (s *Server) inject(c *call, f Fault) {
 	case FaultDrop:
 		c.abort()
 	case FaultHang:
-		select {
-		case <-c.r.Context().Done():
-		case <-s.done:
-		}
-		c.abort()
+		s.hang(c)
 	}
+}
+
+// hang answers nothing until the client gives up or the server closes.
+func (s *Server) hang(c *call) {
+	select {
+	case <-c.r.Context().Done():
+	case <-s.done:
+	}
+	c.abort()
 }
 
 const page502 = `<html>

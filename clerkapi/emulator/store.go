@@ -1,12 +1,10 @@
 package emulator
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +18,7 @@ type record struct {
 
 	mu      sync.Mutex
 	meta    [3]json.RawMessage // public, private, unsafe; nil = never set
+	ident   identity           // changed with Server.idxMu held too
 	created int64              // Unix milliseconds
 	updated int64
 	limit   window
@@ -30,21 +29,46 @@ type record struct {
 type userView struct {
 	id               string
 	meta             [3]json.RawMessage
+	ident            identity
 	created, updated int64
 }
 
 // view must be called with r.mu held.
 func (r *record) view() userView {
-	return userView{id: r.id, meta: r.meta, created: r.created, updated: r.updated}
+	return userView{id: r.id, meta: r.meta, ident: r.ident, created: r.created, updated: r.updated}
 }
 
-// appendJSON renders the user as Clerk's User object: the required fields with the values a
-// user with no identifiers has, and the metadata as stored.
+// user must be called with r.mu held.
+func (r *record) user() User {
+	return User{
+		ID:         r.id,
+		ExternalID: r.ident.externalID,
+		Emails:     r.ident.addrs(),
+		Public:     bytes.Clone(r.meta[0]),
+		Private:    bytes.Clone(r.meta[1]),
+		Unsafe:     bytes.Clone(r.meta[2]),
+	}
+}
+
+// appendJSON renders the user as Clerk's User object: its external id and email addresses
+// (the first one primary), the metadata as stored, and the other required fields with the
+// values a user with no other identifiers has.
 func (v *userView) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, v.id)
-	b = append(b, `,"object":"user","external_id":null,"primary_email_address_id":null,`+
-		`"primary_phone_number_id":null,"primary_web3_wallet_id":null,"username":null,`+
+	b = append(b, `,"object":"user","external_id":`...)
+	if v.ident.externalID == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, v.ident.externalID)
+	}
+	b = append(b, `,"primary_email_address_id":`...)
+	if len(v.ident.emails) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, v.ident.emails[0].id)
+	}
+	b = append(b, `,"primary_phone_number_id":null,"primary_web3_wallet_id":null,"username":null,`+
 		`"first_name":null,"last_name":null,"locale":null,`+
 		`"profile_image_url":"https://www.gravatar.com/avatar?d=mp",`+
 		`"image_url":"https://img.clerk.com/eyJ0eXBlIjoiZGVmYXVsdCJ9","has_image":false`...)
@@ -58,7 +82,9 @@ func (v *userView) appendJSON(b []byte) []byte {
 			b = append(b, v.meta[k]...)
 		}
 	}
-	b = append(b, `,"email_addresses":[],"phone_numbers":[],"web3_wallets":[],"passkeys":[],`+
+	b = append(b, `,"email_addresses":`...)
+	b = appendEmails(b, v.ident)
+	b = append(b, `,"phone_numbers":[],"web3_wallets":[],"passkeys":[],`+
 		`"password_enabled":false,"two_factor_enabled":false,"totp_enabled":false,`+
 		`"backup_code_enabled":false,"mfa_enabled_at":null,"mfa_disabled_at":null,`+
 		`"password_last_updated_at":null,"external_accounts":[],"saml_accounts":[],`+
@@ -109,60 +135,116 @@ func (s *Server) all() []*record {
 	return out
 }
 
-// User is a user's metadata exactly as stored: nil for a field never set, the 4 bytes null
-// for a stored JSON null.
+// User is a user as stored: its identifiers, and its metadata exactly as stored: nil for a
+// field never set, the 4 bytes null for a stored JSON null. Its JSON form is a line of the
+// users file (see LoadUsers).
 type User struct {
-	ID      string          `json:"id"`
+	ID string `json:"id"`
+	// ExternalID is the user's external_id; "" means none (null).
+	ExternalID string `json:"external_id,omitempty"`
+	// Emails are the user's email addresses as given, the first one primary. The emulator does
+	// not make them unique: several users may share one.
+	Emails  []string        `json:"email_addresses,omitempty"`
 	Public  json.RawMessage `json:"public_metadata,omitempty"`
 	Private json.RawMessage `json:"private_metadata,omitempty"`
 	Unsafe  json.RawMessage `json:"unsafe_metadata,omitempty"`
 }
 
-// AddUser creates user id, or replaces its metadata if it exists. A nil field is never set
-// (it reads back as {}). The bytes are copied and stored as given; AddUser panics if one is
-// not valid JSON, since the User object could not be rendered.
+// AddUser creates user id, or replaces its metadata if it exists; its identifiers are kept. A
+// nil field is never set (it reads back as {}). The bytes are copied and stored as given;
+// AddUser panics if one is not valid JSON, since the User object could not be rendered.
 func (s *Server) AddUser(id string, public, private, unsafe json.RawMessage) {
-	meta := [3]json.RawMessage{public, private, unsafe}
-	for k, m := range meta {
-		if m != nil && !json.Valid(m) {
-			panic(fmt.Sprintf("emulator: AddUser %q: %s is not valid JSON", id, metadataFields[k]))
-		}
-		meta[k] = bytes.Clone(m)
-	}
+	meta := cloneMeta(id, [3]json.RawMessage{public, private, unsafe})
 	rec := s.getOrCreate(id)
 	rec.mu.Lock()
 	rec.meta = meta
 	rec.mu.Unlock()
 }
 
-// User returns user id's metadata as stored.
+// SetUser creates user u.ID, or replaces it whole: external id, email addresses and all three
+// metadata fields (nil: never set). Like a change made in Clerk's dashboard, it is no request:
+// it is not counted, limited or faulted. It panics on metadata that is not valid JSON.
+func (s *Server) SetUser(u User) {
+	meta := cloneMeta(u.ID, [3]json.RawMessage{u.Public, u.Private, u.Unsafe})
+	ext, emails := u.ExternalID, slices.Clone(u.Emails)
+	s.update(u.ID, func(rec *record, ms int64) {
+		rec.meta = meta
+		rec.ident = newIdentity(rec.id, ext, emails, rec.ident, ms)
+	})
+}
+
+// DeleteUser removes user id, as deleting it in Clerk would; it reports whether there was one.
+// A write already in flight for the user is applied to nothing.
+func (s *Server) DeleteUser(id string) bool {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	sh := &s.users[s.shard(id)]
+	sh.mu.Lock()
+	rec := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if rec == nil {
+		return false
+	}
+	rec.mu.Lock()
+	s.idx.remove(rec, rec.ident)
+	rec.mu.Unlock()
+	return true
+}
+
+// update runs fn on user id, created if need be, with the index held so that fn may change
+// the record's identity, and sets updated_at. ms is the time of the change.
+func (s *Server) update(id string, fn func(rec *record, ms int64)) {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	rec := s.getOrCreate(id)
+	ms := s.now().UnixMilli()
+	rec.mu.Lock()
+	old := rec.ident
+	fn(rec, ms)
+	rec.updated = ms
+	s.idx.remove(rec, old)
+	s.idx.add(rec, rec.ident)
+	rec.mu.Unlock()
+}
+
+func cloneMeta(id string, meta [3]json.RawMessage) [3]json.RawMessage {
+	for k, m := range meta {
+		if m != nil && !json.Valid(m) {
+			panic(fmt.Sprintf("emulator: user %q: %s is not valid JSON", id, metadataFields[k]))
+		}
+		meta[k] = bytes.Clone(m)
+	}
+	return meta
+}
+
+// User returns user id as stored.
 func (s *Server) User(id string) (User, bool) {
 	rec := s.lookup(id)
 	if rec == nil {
 		return User{}, false
 	}
 	rec.mu.Lock()
-	m := rec.meta
-	rec.mu.Unlock()
-	return User{ID: id, Public: bytes.Clone(m[0]), Private: bytes.Clone(m[1]), Unsafe: bytes.Clone(m[2])}, true
+	defer rec.mu.Unlock()
+	return rec.user(), true
 }
 
-// Users returns every user's metadata as stored, sorted by id.
+// Users returns every user as stored, sorted by id.
 func (s *Server) Users() []User {
 	recs := s.all()
 	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.id, b.id) })
 	out := make([]User, len(recs))
 	for i, rec := range recs {
 		rec.mu.Lock()
-		m := rec.meta
+		out[i] = rec.user()
 		rec.mu.Unlock()
-		out[i] = User{ID: rec.id, Public: bytes.Clone(m[0]), Private: bytes.Clone(m[1]), Unsafe: bytes.Clone(m[2])}
 	}
 	return out
 }
 
-// History returns the bodies of the PUTs applied to user id, in apply order. It is empty
-// unless Config.RecordHistory is set.
+// History returns the bodies of the PUTs applied to user id, in apply order, as they were sent
+// (also when FaultStoreDifferent stored something else, and a late write where it landed).
+// It is empty unless Config.RecordHistory is set.
 func (s *Server) History(id string) []json.RawMessage {
 	rec := s.lookup(id)
 	if rec == nil {
@@ -175,43 +257,4 @@ func (s *Server) History(id string) []json.RawMessage {
 		out[i] = bytes.Clone(b)
 	}
 	return out
-}
-
-// LoadUsers adds users from NDJSON, one object per line such as
-// {"id":"user_1","public_metadata":{"plan":"pro"}}, the format GET /_emulator/users writes.
-// Blank lines are skipped. It returns how many users it added.
-func (s *Server) LoadUsers(r io.Reader) (int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	n, line := 0, 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		var u User
-		dec := json.NewDecoder(bytes.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&u); err != nil {
-			return n, fmt.Errorf("line %d: %w", line, err)
-		}
-		if dec.More() {
-			return n, fmt.Errorf("line %d: more than one JSON value", line)
-		}
-		if u.ID == "" {
-			return n, fmt.Errorf("line %d: no id", line)
-		}
-		for k, m := range [3]json.RawMessage{u.Public, u.Private, u.Unsafe} {
-			if m != nil && m[0] != '{' && string(m) != "null" {
-				return n, fmt.Errorf("line %d: %s is %s, want an object or null", line, metadataFields[k], kind(m))
-			}
-		}
-		s.AddUser(u.ID, u.Public, u.Private, u.Unsafe)
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		return n, fmt.Errorf("line %d: %w", line+1, err)
-	}
-	return n, nil
 }
