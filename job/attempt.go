@@ -63,8 +63,10 @@ type outcome struct {
 }
 
 // do sends a request with send until it is decided. user names the user
-// whose per-user write limit the request counts against ("" for a read).
-func (p *policy) do(user string, send func(ctx context.Context) clerkapi.Response) outcome {
+// whose per-user write limit the request counts against ("" for a read);
+// rows is how many rows its failure fails (a read's users), for the
+// circuit breaker.
+func (p *policy) do(user string, rows int, send func(ctx context.Context) clerkapi.Response) outcome {
 	for attempt := 1; ; attempt++ {
 		if p.stop.Err() != nil {
 			return outcome{stopped: true, attempts: attempt - 1}
@@ -101,7 +103,7 @@ func (p *policy) do(user string, send func(ctx context.Context) clerkapi.Respons
 			p.exhausted.Store(0)
 			return out
 		case attempt >= p.maxAttempts:
-			p.tripBreaker(&resp)
+			p.tripBreaker(&resp, rows)
 			return out
 		}
 		wait := p.retryWait(attempt, &resp, userLimited)
@@ -132,13 +134,13 @@ func (p *policy) retryWait(attempt int, resp *clerkapi.Response, userLimited boo
 	return wait
 }
 
-// tripBreaker counts a request that failed every attempt, and stops the
-// run when too many did in a row: Clerk or the network is down.
-func (p *policy) tripBreaker(resp *clerkapi.Response) {
-	n := p.exhausted.Add(1)
+// tripBreaker counts the rows of a request that failed every attempt, and
+// stops the run when too many did in a row: Clerk or the network is down.
+func (p *policy) tripBreaker(resp *clerkapi.Response, rows int) {
+	n := p.exhausted.Add(int64(rows))
 	if p.breaker > 0 && n >= int64(p.breaker) {
 		p.abort(&StopError{Reason: fmt.Sprintf(
-			"circuit breaker: the last %d requests failed after %d attempts each (last: %s %s); Clerk or the network is not healthy",
+			"circuit breaker: the last %d rows failed after %d attempts each (last: %s %s); Clerk or the network is not healthy",
 			n, p.maxAttempts, statusText(resp.Status), resp.Code)})
 	}
 }

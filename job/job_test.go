@@ -324,8 +324,12 @@ func TestPermanentFailures(t *testing.T) {
 		if r.Status != w.status || r.HTTPStatus != w.http || r.ErrorCode != w.code {
 			t.Errorf("row %d: %s %d %q, want %s %d %q", n, r.Status, r.HTTPStatus, r.ErrorCode, w.status, w.http, w.code)
 		}
-		if r.Status == reports.Failed && (r.Attempts != 1 || r.ErrorMessage == "" || r.TraceID == "") {
+		// The read finds the missing user: no write, no attempt.
+		if r.Status == reports.Failed && n > 1 && (r.Attempts != 1 || r.ErrorMessage == "" || r.TraceID == "") {
 			t.Errorf("row %d: attempts %d, message %q, trace %q: want 1 attempt, a message and a trace id", n, r.Attempts, r.ErrorMessage, r.TraceID)
+		}
+		if n == 1 && (r.Attempts != 0 || !strings.Contains(r.ErrorMessage, "user_missing")) {
+			t.Errorf("missing user: attempts %d, message %q: want none, and the id named", r.Attempts, r.ErrorMessage)
 		}
 	}
 	if st.Retries != 0 {
@@ -372,28 +376,41 @@ func TestWrongKey(t *testing.T) {
 }
 
 // TestCircuitBreaker: when every row fails after every retry, the run
-// stops instead of burning through the file.
+// stops instead of burning through the file: blind writes, or reads (a
+// failed read fails each of its rows).
 func TestCircuitBreaker(t *testing.T) {
 	t.Parallel()
-	_, url := startEmulator(t, emulator.Config{AutoCreate: true, Faults: map[emulator.Fault]float64{emulator.Fault502HTML: 1}})
-	var lines []string
-	for i := range 500 {
-		lines = append(lines, fmt.Sprintf(`{"user_id":"user_b%d","public_metadata":{}}`, i))
-	}
-	rec := newMemRecorder()
-	_, err := newJob(url, Options{Workers: 4, MaxAttempts: 2, Breaker: 10}).Run(context.Background(), ndjson(t, lines...), rec)
-	var se *StopError
-	if !errors.As(err, &se) || !strings.Contains(se.Reason, "circuit breaker") {
-		t.Fatalf("Run error = %v, want the circuit breaker", err)
-	}
-	if f := rec.count(reports.Failed); f < 10 || f > 20 {
-		t.Errorf("%d rows failed before the breaker opened, want 10 to 20", f)
-	}
-	for _, r := range rec.results {
-		if r.HTTPStatus != 502 || r.ErrorCode != "http_502" || !strings.Contains(r.ErrorMessage, "502 Bad Gateway") {
-			t.Errorf("row %d: %d %q %q, want the proxy's 502 kept", r.Row, r.HTTPStatus, r.ErrorCode, r.ErrorMessage)
-			break
-		}
+	for _, noRead := range []bool{true, false} {
+		t.Run(fmt.Sprintf("no-read=%v", noRead), func(t *testing.T) {
+			t.Parallel()
+			srv, url := startEmulator(t, emulator.Config{AutoCreate: true, Faults: map[emulator.Fault]float64{emulator.Fault502HTML: 1}})
+			var lines []string
+			for i := range 500 {
+				lines = append(lines, fmt.Sprintf(`{"user_id":"user_b%d","public_metadata":{}}`, i))
+			}
+			rec := newMemRecorder()
+			_, err := newJob(url, Options{Workers: 4, MaxAttempts: 2, Breaker: 10, NoRead: noRead}).Run(context.Background(), ndjson(t, lines...), rec)
+			var se *StopError
+			if !errors.As(err, &se) || !strings.Contains(se.Reason, "circuit breaker") {
+				t.Fatalf("Run error = %v, want the circuit breaker", err)
+			}
+			failed, least, most := rec.count(reports.Failed), 10, 20
+			if !noRead {
+				// The first read goes alone, then a batch of 100 trips it:
+				// its rows are left for a resume to read again.
+				least, most = 1, 1+100
+			}
+			if failed < least || failed > most || srv.Stats().Requests > int64(2*most) {
+				t.Errorf("%d rows failed, %d requests before the breaker opened, want %d to %d rows", failed, srv.Stats().Requests, least, most)
+			}
+			for _, r := range rec.results {
+				if r.HTTPStatus != 502 || !strings.Contains(r.ErrorMessage, "502 Bad Gateway") ||
+					noRead && r.ErrorCode != "http_502" || !noRead && r.ErrorCode != CodeReadFailed {
+					t.Errorf("row %d: %d %q %q, want the proxy's 502 kept", r.Row, r.HTTPStatus, r.ErrorCode, r.ErrorMessage)
+					break
+				}
+			}
+		})
 	}
 }
 
@@ -418,7 +435,7 @@ func TestRateAboveLimit(t *testing.T) {
 			srv, url := startEmulator(t, emulator.Config{AutoCreate: true, InstanceLimit: 20, InstanceWindow: time.Second, Sliding: tt.sliding})
 			var lines []string
 			for i := range tt.rows {
-				lines = append(lines, fmt.Sprintf(`{"user_id":"user_r%d","public_metadata":{}}`, i))
+				lines = append(lines, fmt.Sprintf(`{"user_id":"user_r%d","public_metadata":{"i":%d}}`, i, i))
 			}
 			rec := newMemRecorder()
 			mustRun(t, newJob(url, Options{Rate: tt.rate, Workers: 8, MaxAttempts: tt.attempts}), ndjson(t, lines...), rec)

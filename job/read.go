@@ -138,7 +138,7 @@ func (rd *reader) read(batch []*user) {
 		ids[i] = u.id
 	}
 	var found []clerkapi.User
-	out := r.policy.do("", func(ctx context.Context) clerkapi.Response {
+	out := r.policy.do("", len(batch), func(ctx context.Context) clerkapi.Response {
 		r.reads.Add(1)
 		var resp clerkapi.Response
 		found, resp = r.client.ListUsers(ctx, clerkapi.ByUserID, ids)

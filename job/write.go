@@ -116,7 +116,7 @@ func (r *run) write(t task, meta clerkapi.Metadata, res reports.Result) {
 	if t.repeat {
 		paced = row.UserID // only repeats can meet the per-user limit
 	}
-	out := r.policy.do(paced, func(ctx context.Context) clerkapi.Response {
+	out := r.policy.do(paced, 1, func(ctx context.Context) clerkapi.Response {
 		r.writes.Add(1)
 		return r.client.ReplaceMetadata(ctx, row.UserID, meta)
 	})

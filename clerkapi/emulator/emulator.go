@@ -114,7 +114,10 @@ type Config struct {
 	// make it longer than the client's timeout and retry delay.
 	LateDelay time.Duration
 
-	// AutoCreate makes a valid write to an unknown user create it instead of answering 404.
+	// AutoCreate makes a valid write to an unknown user create it instead of answering 404,
+	// and a list of users by user_id create the unknown ids it includes (with no metadata),
+	// so a run that reads before writing finds every user: for tests and a sandbox fed from
+	// standard input. Clerk does neither.
 	AutoCreate bool
 	// MaxFieldBytes limits each metadata field's compact JSON size; 0 means unlimited. Over it:
 	// 422 form_param_exceeds_allowed_size.

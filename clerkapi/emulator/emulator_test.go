@@ -262,6 +262,17 @@ func TestAutoCreate(t *testing.T) {
 	if !ok || string(u.Public) != `{"a":1}` || u.Private != nil {
 		t.Errorf("User = %+v, %v", u, ok)
 	}
+	// A list by user_id creates the ids it includes, not those it excludes.
+	r := f.do(t, "GET", "/v1/users?user_id=user_read&user_id=-user_not&user_id=user_not&limit=5", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"id":"user_read"`) || strings.Contains(string(r.body), "user_not") {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	if _, ok := f.s.User("user_not"); ok {
+		t.Error("an excluded id was created")
+	}
+	if u, ok := f.s.User("user_read"); !ok || u.Public != nil {
+		t.Errorf("listed id: %+v, %v, want created with no metadata", u, ok)
+	}
 }
 
 func TestPatchMerges(t *testing.T) {

@@ -156,7 +156,11 @@ func (s *Server) candidates(lq listQuery) []*record {
 	case lq.ids.include != nil:
 		out := make([]*record, 0, len(lq.ids.include))
 		for id := range lq.ids.include {
-			if rec := s.lookup(id); rec != nil {
+			rec := s.lookup(id)
+			if rec == nil && s.cfg.AutoCreate && !lq.ids.exclude[id] {
+				rec = s.getOrCreate(id)
+			}
+			if rec != nil {
 				out = append(out, rec)
 			}
 		}

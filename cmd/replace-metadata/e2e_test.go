@@ -127,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			sum := readSummary(t, runDir)
-			if sum.Total != len(rows) || sum.Counts[reports.Succeeded] != len(rows) || !sum.Complete || sum.ExitCode != 0 || sum.Requests != int64(len(rows)) {
+			if sum.Total != len(rows) || sum.Counts[reports.Succeeded] != len(rows) || !sum.Complete || sum.ExitCode != 0 || sum.Writes != int64(len(rows)) || sum.Requests != sum.Reads+sum.Writes || sum.Reads > 4 {
 				t.Errorf("summary %+v", sum)
 			}
 			res := results(t, runDir)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -92,7 +93,7 @@ func readResultLines(t *testing.T, dir string) []resultLine {
 	}
 	var out []resultLine
 	for _, r := range recs[1:] {
-		if len(r) != 10 {
+		if len(r) != 13 {
 			t.Fatalf("results.csv record %q has %d fields", r, len(r))
 		}
 		var l resultLine
@@ -565,7 +566,7 @@ func TestPathBreakingIDs(t *testing.T) {
 	for _, format := range []string{"ndjson", "csv"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			srv, url := startEmulator(t, emulator.Config{RecordRequests: true})
+			srv, base := startEmulator(t, emulator.Config{RecordRequests: true})
 			srv.AddUser("user_1", json.RawMessage(seedMetadata[0]), nil, nil)
 			var b strings.Builder
 			if format == "csv" {
@@ -577,14 +578,14 @@ func TestPathBreakingIDs(t *testing.T) {
 				srv.AddUser(ok, nil, nil, nil)
 				valid[ok] = true
 				if format == "csv" {
-					fmt.Fprintf(&b, "%s,{}\n%s,{}\n", ok, csvCell(id))
+					fmt.Fprintf(&b, "%s,\"{\"\"i\"\":1}\"\n%s,{}\n", ok, csvCell(id))
 				} else {
-					fmt.Fprintf(&b, "%s\n{\"user_id\":%s,\"public_metadata\":{}}\n", ndRow(ok, "{}"), jsonString(id))
+					fmt.Fprintf(&b, "%s\n{\"user_id\":%s,\"public_metadata\":{}}\n", ndRow(ok, `{"i":1}`), jsonString(id))
 				}
 			}
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, "in."+format), b.String())
-			got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+			got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": base},
 				"run", "--input", "in."+format, "--run-id", "paths", "--rate", "unlimited")
 			if got.code != exitRows {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)
@@ -593,14 +594,27 @@ func TestPathBreakingIDs(t *testing.T) {
 			if sum.Counts[reports.Invalid] != len(hostile) || sum.Counts[reports.Succeeded] != len(hostile) || sum.Counts[reports.Failed] != 0 {
 				t.Errorf("summary %+v, want %d invalid and %d succeeded", sum, len(hostile), len(hostile))
 			}
-			reqs := srv.Requests()
-			if len(reqs) != len(hostile) {
-				t.Errorf("the emulator received %d requests, want one per valid row (%d)", len(reqs), len(hostile))
-			}
-			for _, r := range reqs {
+			puts := 0
+			for _, r := range srv.Requests() {
+				if r.Method == "GET" && r.Path == "/v1/users" {
+					q, err := url.ParseQuery(r.RawQuery)
+					for _, id := range q["user_id"] {
+						if !valid[id] {
+							t.Errorf("read %s names %q, not a valid row's user", r.RawQuery, id)
+						}
+					}
+					if err != nil || len(q) != 2 {
+						t.Errorf("read %q: %v", r.RawQuery, err)
+					}
+					continue
+				}
+				puts++
 				if r.Method != "PUT" || !pathIDRE.MatchString(r.Path) || r.RawQuery != "" || !valid[r.UserID] {
 					t.Errorf("request %s %s?%s (user %q) is not a PUT to a valid row's own metadata", r.Method, r.Path, r.RawQuery, r.UserID)
 				}
+			}
+			if puts != len(hostile) {
+				t.Errorf("the emulator received %d writes, want one per valid row (%d)", puts, len(hostile))
 			}
 			if u, _ := srv.User("user_1"); string(u.Public) != seedMetadata[0] {
 				t.Errorf("user_1, the prefix of many hostile ids, was written: %s", u.Public)

@@ -160,9 +160,7 @@ func TestSecretFaults(t *testing.T) {
 	})
 	var in strings.Builder
 	for i := range 20 {
-		id := fmt.Sprintf("user_s%d", i)
-		srv.AddUser(id, nil, nil, nil)
-		fmt.Fprintf(&in, "%s\n", ndRow(id, fmt.Sprintf(`{"n":%d}`, i)))
+		fmt.Fprintf(&in, "%s\n", ndRow(fmt.Sprintf("user_s%d", i), fmt.Sprintf(`{"n":%d}`, i)))
 	}
 	in.WriteString(ndRow("user_missing", `{}`) + "\n")                 // 404: failed
 	in.WriteString(`{"user_id":"user_s1","public_metdata":{}}` + "\n") // invalid
@@ -174,6 +172,9 @@ func TestSecretFaults(t *testing.T) {
 			before := snapshot(t, wd)
 			vars, empty := sandboxedVars(t, map[string]string{"CLERK_SECRET_KEY": canaryKey, "CLERK_API_URL": url})
 			srv.Reset()
+			for i := range 20 { // as before the run: every row changes its user
+				srv.AddUser(fmt.Sprintf("user_s%d", i), nil, nil, nil)
+			}
 			mu.Lock()
 			clear(attempts)
 			mu.Unlock()
@@ -271,8 +272,9 @@ func TestSecretEchoed(t *testing.T) {
 	writeFile(t, filepath.Join(wd, "in.ndjson"), in.String())
 	before := snapshot(t, wd)
 	vars, empty := sandboxedVars(t, map[string]string{"CLERK_API_URL": echo.URL})
+	// Blind writes: every answer is a write's (the reads' are tested below).
 	got := runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "echo", "--secret-key-file", keyFile,
-		"--rate", "unlimited", "--log-level", "debug", "--log-format", "console", "--max-attempts", "2")
+		"--rate", "unlimited", "--log-level", "debug", "--log-format", "console", "--max-attempts", "2", "--no-read")
 	if got.code != exitRows {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", got.code, exitRows, got.stderr)
 	}
@@ -295,6 +297,15 @@ func TestSecretEchoed(t *testing.T) {
 	}
 	checkNoSecret(t, got, wd)
 	checkWrites(t, before, wd, runDir, empty)
+
+	// With reads on, the read's answer (a 404 echoing the key) fails every
+	// row, and shows the key nowhere either.
+	got = runIn(t, wd, vars, "run", "--input", "in.ndjson", "--run-id", "echo-read", "--secret-key-file", keyFile,
+		"--rate", "unlimited", "--log-level", "debug", "--log-format", "json", "--max-attempts", "2")
+	if got.code != exitRows || !strings.Contains(got.stderr, "read_failed") {
+		t.Fatalf("reads: exit %d, want %d with read_failed rows\nstderr:\n%s", got.code, exitRows, got.stderr)
+	}
+	checkNoSecret(t, got, wd)
 
 	// A 401 that echoes the key stops the run; its message names the
 	// answer, without the key.

@@ -196,9 +196,13 @@ func (s *session) begin() error {
 		if s.prev != nil {
 			prior = s.prev.TopRemoved
 		}
-		s.w, err = reports.Open(s.env.path(s.dir), reports.Options{
+		var w *reports.Writer
+		w, err = reports.Open(s.env.path(s.dir), reports.Options{
 			Format: string(s.src.format), Header: input.Header(s.rows), PriorRemoved: prior,
 		})
+		if err == nil {
+			s.w = w
+		}
 	}
 	if errors.Is(err, reports.ErrLocked) {
 		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("run %s: %w; try again once it has stopped", s.runID, err)}

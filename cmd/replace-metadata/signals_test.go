@@ -158,16 +158,24 @@ func TestStopThenResume(t *testing.T) {
 			if len(res) != n {
 				t.Errorf("%d rows in results.csv after the resume, want %d", len(res), n)
 			}
+			// A write in flight when the first session stopped may have
+			// landed with no result: the resume reads it back, and the row
+			// is unchanged, not written twice.
+			unchanged := 0
 			for row, status := range res {
-				if status != "succeeded" {
+				switch status {
+				case "succeeded":
+				case "unchanged":
+					unchanged++
+				default:
 					t.Errorf("row %d %s", row, status)
 				}
 			}
 			sum := readSummary(t, runDir)
-			if !sum.Complete || sum.Counts[reports.Succeeded] != n || sum.Sessions != 2 || sum.ExitCode != 0 {
-				t.Errorf("summary after the resume: %+v", sum)
+			if !sum.Complete || sum.Counts[reports.Succeeded]+unchanged != n || unchanged > workers || sum.Sessions != 2 || sum.ExitCode != 0 {
+				t.Errorf("summary after the resume (%d unchanged): %+v", unchanged, sum)
 			}
-			extra := srv.Stats().WritesApplied - n
+			extra := srv.Stats().WritesApplied - int64(n-unchanged)
 			if extra < 0 || extra > workers {
 				t.Errorf("%d writes beyond one per row (first session: %d results, %d applied), want at most %d in flight",
 					extra, firstResults, appliedAtStop, workers)
@@ -215,8 +223,10 @@ func TestSecondSignal(t *testing.T) {
 	runDir := filepath.Join(dir, "runs", "twice")
 	sum := readSummary(t, runDir)
 	res := results(t, runDir)
-	if sum.Complete || sum.Counts[reports.Succeeded] != len(res) || len(res) != 10 {
-		t.Errorf("summary %+v with %d results, want 10 succeeded and not complete", sum, len(res))
+	// Ten requests were answered, reads and writes: each write's row is a
+	// result; those that hung have none.
+	if sum.Complete || sum.Counts[reports.Succeeded] != len(res) || len(res) == 0 || int64(len(res)) != 10-sum.Reads {
+		t.Errorf("summary %+v with %d results, want the writes of 10 answers succeeded and not complete", sum, len(res))
 	}
 }
 
