@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+
+	"github.com/replace-metadata/replace-metadata/input"
 )
 
 // Shard is one shard's summary within a run.
@@ -182,15 +183,20 @@ func (t *Totals) mergeFailed() error {
 	return nil
 }
 
-// readCSVRecord reads one CSV record's bytes, quoted line breaks included.
+// readCSVRecord reads the first CSV record's bytes, quoted line breaks and
+// any empty lines before it included, as the input's reader cut the header
+// that begins failed.csv.
 func readCSVRecord(r *bufio.Reader) ([]byte, error) {
 	var rec []byte
-	inQuote := false
+	var split input.CSVSplitter
 	for {
-		line, err := r.ReadBytes('\n')
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
 		rec = append(rec, line...)
-		inQuote = inQuote != (bytes.Count(line, []byte(`"`))%2 == 1)
-		if err != nil || !inQuote {
+		// A record ends only at a line break, so at the end of line.
+		if err != nil || split.Split(line) >= 0 {
 			return rec, err
 		}
 	}
