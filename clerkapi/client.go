@@ -8,6 +8,7 @@ package clerkapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -209,7 +210,7 @@ func (c *Client) errorBody(r *Response, b []byte) {
 	if json.Unmarshal(b, &apiErr) == nil && len(apiErr.Errors) > 0 {
 		e := apiErr.Errors[0]
 		r.Code = c.clean(e.Code, 100)
-		r.Message = c.clean(firstNonEmpty(e.LongMessage, e.Message), 500)
+		r.Message = c.clean(cmp.Or(e.LongMessage, e.Message), 500)
 		if apiErr.TraceID != "" {
 			r.TraceID = c.clean(apiErr.TraceID, 200)
 		}
@@ -315,15 +316,6 @@ func marshalKeeps(b []byte) bool {
 	return true
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -347,10 +339,7 @@ func describeBody(body string, status int) string {
 		text = tagRE.ReplaceAllString(body, " ")
 	}
 	text = strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(text), " "))
-	if text == "" {
-		text = http.StatusText(status)
-	}
-	return fmt.Sprintf("%d %s", status, text)
+	return fmt.Sprintf("%d %s", status, cmp.Or(text, http.StatusText(status)))
 }
 
 // clean makes a message safe to log and report: the key and anything

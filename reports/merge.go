@@ -2,13 +2,14 @@ package reports
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/replace-metadata/replace-metadata/input"
@@ -72,7 +73,7 @@ func Merge(runDir string) (*Totals, error) {
 	if len(t.Shards) == 0 {
 		return nil, fmt.Errorf("%s holds no run: no summary.json, no shard-<i>-of-<n> folders", runDir)
 	}
-	sort.Slice(t.Shards, func(a, b int) bool { return t.Shards[a].Index < t.Shards[b].Index })
+	slices.SortFunc(t.Shards, func(a, b Shard) int { return cmp.Compare(a.Index, b.Index) })
 	count := t.Shards[0].Count
 	seen := map[int]bool{}
 	t.Complete = true
