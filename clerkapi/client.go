@@ -1,9 +1,9 @@
 // Package clerkapi speaks Clerk's Backend API for the user metadata a
 // replace-metadata run touches: PUT /v1/users/{user_id}/metadata, byte for
-// byte as the official Go SDK sends it, and (beside it) the batched read
-// GET /v1/users. It reads every answer into a Response whose Verdict says
-// what a caller should do next: done, retry, fail the row, or abort the run.
-// It knows nothing of input rows or reports.
+// byte as the official Go SDK sends it, though built with net/http rather
+// than sent through the SDK. It reads every answer into a Response whose
+// Verdict says what a caller should do next: done, retry, fail the row, or
+// abort the run. It knows nothing of input rows or reports.
 package clerkapi
 
 import (
@@ -29,7 +29,7 @@ import (
 )
 
 // APIVersion is the Clerk API version whose docs define replace semantics;
-// the SDK sends it as Clerk-API-Version.
+// requests carry it as Clerk-API-Version, as the SDK's do.
 const APIVersion = "2026-05-12"
 
 // SDKVersion is the clerk-sdk-go release whose wire format the client
