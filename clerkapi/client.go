@@ -1,13 +1,14 @@
 // Package clerkapi speaks Clerk's Backend API for the user metadata a
 // replace-metadata run touches: PUT /v1/users/{user_id}/metadata, byte for
-// byte as the official Go SDK sends it, and (beside it) the batched read
-// GET /v1/users. It reads every answer into a Response whose Verdict says
-// what a caller should do next: done, retry, fail the row, or abort the run.
-// It knows nothing of input rows or reports.
+// byte as the official Go SDK sends it, though built with net/http rather
+// than sent through the SDK. It reads every answer into a Response whose
+// Verdict says what a caller should do next: done, retry, fail the row, or
+// abort the run. It knows nothing of input rows or reports.
 package clerkapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +29,7 @@ import (
 )
 
 // APIVersion is the Clerk API version whose docs define replace semantics;
-// the SDK sends it as Clerk-API-Version.
+// requests carry it as Clerk-API-Version, as the SDK's do.
 const APIVersion = "2026-05-12"
 
 // SDKVersion is the clerk-sdk-go release whose wire format the client
@@ -231,7 +232,7 @@ func (c *Client) errorBody(r *Response, b []byte) {
 	if json.Unmarshal(b, &apiErr) == nil && len(apiErr.Errors) > 0 {
 		e := apiErr.Errors[0]
 		r.Code = c.clean(e.Code, 100)
-		r.Message = c.clean(firstNonEmpty(e.LongMessage, e.Message), 500)
+		r.Message = c.clean(cmp.Or(e.LongMessage, e.Message), 500)
 		if apiErr.TraceID != "" {
 			r.TraceID = c.clean(apiErr.TraceID, 200)
 		}
@@ -330,15 +331,6 @@ func marshalKeeps(b []byte) bool {
 	return true
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -362,10 +354,7 @@ func describeBody(body string, status int) string {
 		text = tagRE.ReplaceAllString(body, " ")
 	}
 	text = strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(text), " "))
-	if text == "" {
-		text = http.StatusText(status)
-	}
-	return fmt.Sprintf("%d %s", status, text)
+	return fmt.Sprintf("%d %s", status, cmp.Or(text, http.StatusText(status)))
 }
 
 // clean makes a message safe to log and report: the key and anything

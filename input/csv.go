@@ -158,6 +158,16 @@ func (d *CSVReader) Next() (Row, error) {
 
 // tap keeps the bytes the CSV parser has read and not yet claimed, so each
 // record's own bytes can be cut out by offset and written back verbatim.
+//
+// The cuts are at encoding/csv's own InputOffset, not a CSVSplitter's,
+// though the two agree (FuzzCSVSplitter holds them to it): the parser that
+// read a record is the one authority on where it ended. That matters for a
+// record it rejects, whose bytes go to failed.csv as they were: its end is
+// where encoding/csv chose to resume, which its documentation does not
+// promise, and a second opinion could only ever disagree. Splitting here
+// too would also cost a second pass over every byte. The splitter serves
+// where no parser runs: counting rows while the input is hashed, and
+// reading the header of a failed.csv.
 type tap struct {
 	r    io.Reader
 	buf  []byte // buf[start:] are the bytes from offset base on

@@ -2,15 +2,17 @@ package reports
 
 import (
 	"bufio"
-	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
+
+	"github.com/replace-metadata/replace-metadata/input"
 )
 
 // Shard is one shard's summary within a run.
@@ -71,7 +73,7 @@ func Merge(runDir string) (*Totals, error) {
 	if len(t.Shards) == 0 {
 		return nil, fmt.Errorf("%s holds no run: no summary.json, no shard-<i>-of-<n> folders", runDir)
 	}
-	sort.Slice(t.Shards, func(a, b int) bool { return t.Shards[a].Index < t.Shards[b].Index })
+	slices.SortFunc(t.Shards, func(a, b Shard) int { return cmp.Compare(a.Index, b.Index) })
 	count := t.Shards[0].Count
 	seen := map[int]bool{}
 	top := newPathCounts(nil)
@@ -190,15 +192,20 @@ func (t *Totals) mergeFailed() error {
 	return nil
 }
 
-// readCSVRecord reads one CSV record's bytes, quoted line breaks included.
+// readCSVRecord reads the first CSV record's bytes, quoted line breaks and
+// any empty lines before it included, as the input's reader cut the header
+// that begins failed.csv.
 func readCSVRecord(r *bufio.Reader) ([]byte, error) {
 	var rec []byte
-	inQuote := false
+	var split input.CSVSplitter
 	for {
-		line, err := r.ReadBytes('\n')
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
 		rec = append(rec, line...)
-		inQuote = inQuote != (bytes.Count(line, []byte(`"`))%2 == 1)
-		if err != nil || !inQuote {
+		// A record ends only at a line break, so at the end of line.
+		if err != nil || split.Split(line) >= 0 {
 			return rec, err
 		}
 	}

@@ -95,6 +95,31 @@ func TestMergeCSV(t *testing.T) {
 	}
 }
 
+// TestMergeCSVHeader: the header is one CSV record as the input's reader
+// cut it, empty lines before it and quoted line breaks in it included, so
+// the second shard's header is not taken for a row.
+func TestMergeCSVHeader(t *testing.T) {
+	t.Parallel()
+	for _, header := range []string{
+		"\r\n\n\"user_id\",\"public_metadata\"\r\n",
+		"user_id,\"public_metadata\"",
+		"user_id,\"public_metadata\",\"a\"\"\n\"\n",
+	} {
+		runDir := t.TempDir()
+		writeShard(t, runDir, 0, 2, "csv", header, []string{"user_a,[1]\n"}, shardSummary(1, 0, time.Second, 1))
+		writeShard(t, runDir, 1, 2, "csv", header, []string{"user_b,\"\n\"\n"}, shardSummary(1, 0, time.Second, 1))
+		tot, err := Merge(runDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(read(t, tot.FailedFile))
+		want := string(appendLine(nil, []byte(header))) + "user_a,[1]\nuser_b,\"\n\"\n"
+		if got != want {
+			t.Errorf("header %q: merged failed.csv\n%q\nwant\n%q", header, got, want)
+		}
+	}
+}
+
 func TestMergeNDJSON(t *testing.T) {
 	t.Parallel()
 	runDir := t.TempDir()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
 )
@@ -73,7 +72,7 @@ func OpenPlan(dir string, replace bool) (*PlanWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock run folder: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLock(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -58,10 +59,7 @@ func (b *bench) pick(full, quick int) int {
 
 func (b *bench) add(f figure) {
 	b.figures = append(b.figures, f)
-	v := f.verdict
-	if v == "" {
-		v = "-"
-	}
+	v := cmp.Or(f.verdict, "-")
 	if f.target == "" {
 		fmt.Fprintf(b.Stderr, "   %-5s %s: %s\n", v, f.name, f.measured)
 		return
@@ -163,11 +161,7 @@ func (b *bench) printTable(w io.Writer, m machine) {
 	fmt.Fprintln(w, "| scenario | figure | target | measured | verdict |")
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, f := range b.figures {
-		v := f.verdict
-		if v == "" {
-			v = "-"
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.scenario, f.name, f.target, f.measured, v)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.scenario, f.name, f.target, f.measured, cmp.Or(f.verdict, "-"))
 	}
 	if len(b.setups) > 0 {
 		fmt.Fprintln(w, "\nSetups:")

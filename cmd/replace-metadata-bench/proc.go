@@ -35,12 +35,7 @@ type wireUsage struct {
 
 func usageOf(ps *os.ProcessState, wall time.Duration) usage {
 	u := usage{wall: wall, exit: ps.ExitCode()}
-	// wait4 reports the process's own usage plus that of the children it
-	// reaped (RUSAGE_BOTH), so xargs counts its curls.
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		u.maxRSS = ru.Maxrss * 1024 // KiB on Linux
-	}
+	u.cpu, u.maxRSS = childUsage(ps)
 	return u
 }
 
@@ -72,7 +67,7 @@ func measureChild(args []string) int {
 		}
 	}
 	// If the bench kills this process, the command goes too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	start := time.Now()
 	err := cmd.Run()
 	if cmd.ProcessState == nil {

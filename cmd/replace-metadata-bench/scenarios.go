@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -303,14 +302,6 @@ func bareLoop(ctx context.Context, apiURL string, w, n int) (float64, time.Durat
 		return 0, 0, fmt.Errorf("bare loop: %d of %d requests failed, first: %v", f, n, firstErr.Load())
 	}
 	return float64(n) / elapsed.Seconds(), cpu, nil
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(xs []float64) float64 {

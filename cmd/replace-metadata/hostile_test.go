@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -449,7 +450,7 @@ func TestHostileFiles(t *testing.T) {
 			for _, iv := range v.invalid {
 				got[iv.line] = iv.code
 			}
-			if !mapsEqual(got, want) {
+			if !maps.Equal(got, want) {
 				t.Errorf("validate found invalid rows %v, want %v\nstdout:\n%s", got, want, val.stdout)
 			}
 			for line, word := range c.reasons {
@@ -532,18 +533,6 @@ func TestHostileFiles(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[int]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // pathIDRE is the only path a request may have: a well-formed id's own

@@ -71,8 +71,12 @@ func openSource(cfg config, e env, survey bool) (*source, error) {
 // survey reads the file once to hash it and count its rows, then rewinds.
 func (s *source) survey() error {
 	h := sha256.New()
+	br := bufio.NewReaderSize(s.file, 1<<20)
 	c := &rowCounter{csv: s.format == input.CSV}
-	if _, err := io.Copy(io.MultiWriter(h, c), bufio.NewReaderSize(s.file, 1<<20)); err != nil {
+	if b, _ := br.Peek(len(utf8BOM)); string(b) == utf8BOM {
+		c.skip = len(utf8BOM) // the readers drop it too
+	}
+	if _, err := io.Copy(io.MultiWriter(h, c), br); err != nil {
 		return err
 	}
 	s.sha256 = hex.EncodeToString(h.Sum(nil))
@@ -97,53 +101,69 @@ func (s *source) Close() error {
 	return nil
 }
 
-// rowCounter counts the rows of an input as it streams past: non-blank
-// lines, where for CSV a line break inside quotes does not end a line, and
-// the first CSV line is the header. It is an estimate for progress only.
+// rowCounter counts the rows of an input as it streams past, as the
+// readers number them: the records of a CSV input as encoding/csv reads
+// them, less the header; the non-blank lines of an NDJSON input. It is an
+// estimate for progress only: a run's total is the rows it read.
 type rowCounter struct {
-	csv      bool
-	inQuote  bool
-	nonBlank bool
+	csv     bool
+	skip    int // bytes still to drop: the input's byte order mark
+	split   input.CSVSplitter
+	records int
+	// NDJSON
+	nonBlank bool // the line so far holds more than blanks
 	lines    int
 }
 
+const utf8BOM = "\xEF\xBB\xBF"
+
 func (c *rowCounter) Write(p []byte) (int, error) {
 	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexAny(p, "\"\n")
-		if !c.csv {
-			i = bytes.IndexByte(p, '\n')
+	k := min(c.skip, len(p))
+	c.skip -= k
+	p = p[k:]
+	if c.csv {
+		for {
+			i := c.split.Split(p)
+			if i < 0 {
+				break
+			}
+			c.records++
+			p = p[i:]
 		}
+		return n, nil
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			c.nonBlank = c.nonBlank || !blank(p)
 			break
 		}
-		c.nonBlank = c.nonBlank || !blank(p[:i])
-		if p[i] == '"' {
-			c.inQuote = !c.inQuote
-			c.nonBlank = true
-		} else if !c.inQuote {
-			if c.nonBlank {
-				c.lines++
-			}
-			c.nonBlank = false
+		if c.nonBlank || !blank(p[:i]) {
+			c.lines++
 		}
+		c.nonBlank = false
 		p = p[i+1:]
 	}
 	return n, nil
 }
 
 func (c *rowCounter) total() int {
+	if c.csv {
+		n := c.records
+		if c.split.End() {
+			n++
+		}
+		return max(n-1, 0) // less the header
+	}
 	n := c.lines
 	if c.nonBlank {
 		n++
 	}
-	if c.csv && n > 0 {
-		n-- // the header
-	}
 	return n
 }
 
+// blank is the NDJSON reader's rule for a line that is no row.
 func blank(p []byte) bool {
-	return len(bytes.Trim(p, " \t\r\xEF\xBB\xBF")) == 0
+	return len(bytes.Trim(p, " \t\r")) == 0
 }

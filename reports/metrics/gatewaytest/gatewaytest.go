@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -221,23 +222,11 @@ func (g *Gateway) Groups(t testing.TB) []Group {
 func (g *Gateway) Group(t testing.TB, labels map[string]string) (Group, bool) {
 	t.Helper()
 	for _, gr := range g.Groups(t) {
-		if sameLabels(gr.Labels, labels) {
+		if maps.Equal(gr.Labels, labels) {
 			return gr, true
 		}
 	}
 	return Group{}, false
-}
-
-func sameLabels(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // Value returns the value of the series of metric name whose labels

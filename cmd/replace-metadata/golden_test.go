@@ -1,0 +1,183 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/replace-metadata/replace-metadata/reports"
+)
+
+// updateGolden rewrites the golden files: go test ./cmd/replace-metadata
+// -run Golden -update.
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *updateGolden {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run Golden -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (go test -run Golden -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// transcript is a run of the command as a golden file holds it: the
+// command line, the exit code, stdout and stderr, then any files named,
+// with each placeholder's value (a temporary path) put back as its name.
+func transcript(t *testing.T, args []string, r result, placeholders map[string]string, files ...string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ replace-metadata %s\nexit %d\n", strings.Join(args, " "), r.code)
+	section := func(name, text string) {
+		fmt.Fprintf(&b, "-- %s --\n%s", name, text)
+		if text != "" && !strings.HasSuffix(text, "\n") {
+			b.WriteString("\n[no line break at the end]\n")
+		}
+	}
+	section("stdout", r.stdout)
+	section("stderr", r.stderr)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		section(f, string(data))
+	}
+	out := b.String()
+	for name, value := range placeholders {
+		out = strings.ReplaceAll(out, value, name)
+	}
+	return out
+}
+
+// TestGoldenUsage: every way of asking for help prints the one usage text
+// on stdout and exits 0; no arguments at all print it on stderr, exit 2.
+func TestGoldenUsage(t *testing.T) {
+	t.Parallel()
+	var usageText string
+	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"run", "--help"}, {"validate", "-h"}} {
+		got := runInProcess(t, nil, "", args...)
+		if got.code != exitOK || got.stderr != "" {
+			t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, got.code, got.stderr)
+		}
+		if usageText == "" {
+			usageText = got.stdout
+		} else if got.stdout != usageText {
+			t.Errorf("%q prints other help than --help:\n%s", args, got.stdout)
+		}
+	}
+	golden(t, "usage.golden", usageText)
+	if got := runInProcess(t, nil, ""); got.code != exitUsage || got.stdout != "" || got.stderr != usageText {
+		t.Errorf("no arguments: exit %d (want %d), stdout %q, stderr:\n%s\nwant the usage on stderr", got.code, exitUsage, got.stdout, got.stderr)
+	}
+}
+
+// TestGoldenValidate: what validate prints for inputs with valid rows,
+// every kind of invalid one, a repeated user, quoted line breaks and
+// empty lines.
+func TestGoldenValidate(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		golden string
+		args   []string
+	}{
+		{"validate-csv.golden", []string{"validate", "--input", "testdata/validate.csv"}},
+		{"validate-ndjson.golden", []string{"validate", "--input", "testdata/validate.ndjson"}},
+		{"validate-reject-duplicates.golden", []string{"validate", "--input", "testdata/validate.ndjson", "--reject-duplicates"}},
+	} {
+		t.Run(c.golden, func(t *testing.T) {
+			t.Parallel()
+			golden(t, c.golden, transcript(t, c.args, runInProcess(t, nil, "", c.args...), nil))
+		})
+	}
+}
+
+// TestGoldenReport: what report prints for a finished run folder, and for
+// a sharded run whose middle shard has not run, with the failed rows it
+// merges.
+func TestGoldenReport(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	type row struct {
+		res reports.Result
+		raw string
+	}
+	// writeRun writes a run folder as a session leaves it.
+	writeRun := func(t *testing.T, dir, format, header string, rows []row, sum reports.Summary) {
+		t.Helper()
+		w, err := reports.Open(dir, reports.Options{Format: format, Header: []byte(header)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if err := w.Record(r.res, []byte(r.raw)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sum.Format, sum.ToolVersion, sum.Sessions = format, "v1.2.3", 1
+		sum.Counts = w.Counts()
+		sum.Total = sum.Counts.Total()
+		if err := reports.WriteSummary(dir, sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := func(n int, id string) row {
+		return row{reports.Result{Row: n, Line: n + 1, UserID: id, Status: reports.Succeeded, HTTPStatus: 200, Attempts: 1}, ""}
+	}
+
+	t.Run("report-run.golden", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "20261126T120000Z")
+		writeRun(t, dir, "csv", "user_id,public_metadata\n", []row{
+			ok(1, "user_1"),
+			{reports.Result{Row: 2, Line: 3, UserID: "user_2", Status: reports.Failed, HTTPStatus: 404, ErrorCode: "resource_not_found",
+				ErrorMessage: "No user was found with id user_2", Attempts: 1}, "user_2,{}\n"},
+			{reports.Result{Row: 3, Line: 4, UserID: "user_3", Status: reports.Invalid, ErrorCode: "invalid_json"}, "user_3,\"{\n\"\"a\"\":}\"\n"},
+			ok(4, "user_4"),
+		}, reports.Summary{
+			RunID: "20261126T120000Z", Input: "users.csv", Complete: true, Requests: 4, Retries: 1, RateLimited: 1,
+			Start: start, End: start.Add(2 * time.Second), ExitCode: exitRows,
+		})
+		args := []string{"report", dir}
+		got := runInProcess(t, nil, "", args...)
+		golden(t, "report-run.golden", transcript(t, args, got, map[string]string{"$RUN": dir},
+			filepath.Join(dir, "failed.csv")))
+	})
+
+	t.Run("report-shards.golden", func(t *testing.T) {
+		t.Parallel()
+		runDir := filepath.Join(t.TempDir(), "nightly")
+		shard := func(i int) string { return filepath.Join(runDir, fmt.Sprintf("shard-%d-of-3", i)) }
+		sum := reports.Summary{RunID: "nightly", Input: "users.ndjson", Complete: true, Start: start, End: start.Add(time.Minute)}
+		sum.Requests, sum.ExitCode = 2, exitOK
+		writeRun(t, shard(0), "ndjson", "", []row{ok(1, "user_1"), ok(3, "user_3")}, sum)
+		sum.Requests, sum.Retries, sum.ExitCode = 3, 2, exitRows
+		writeRun(t, shard(2), "ndjson", "", []row{
+			ok(2, "user_2"),
+			{reports.Result{Row: 4, Line: 5, UserID: "user_5", Status: reports.Failed, HTTPStatus: 422, ErrorCode: "form_param_value_invalid",
+				ErrorMessage: "public_metadata is too large", Attempts: 1}, `{"user_id":"user_5","public_metadata":{"big":"…"}}`},
+		}, sum)
+		// Shard 1 has not run yet.
+		args := []string{"report", runDir}
+		got := runInProcess(t, nil, "", args...)
+		golden(t, "report-shards.golden", transcript(t, args, got, map[string]string{"$RUN": runDir},
+			filepath.Join(runDir, "failed.ndjson")))
+	})
+}
