@@ -175,7 +175,7 @@ func (r *run) invalid(row *input.Row) {
 	}
 	r.log.Warn().Int("row", row.N).Int("line", row.Line).Str("user_id", quoteID(row.UserID)).
 		Str("error_code", code).Str("reason", reason).Msg("invalid row: not sent")
-	r.record(row, reports.Result{Status: reports.Invalid, ErrorCode: code, ErrorMessage: reason})
+	r.record(row, reports.Result{Status: reports.Invalid, Action: reports.ActionInvalid, ErrorCode: code, ErrorMessage: reason})
 }
 
 // record hands a row's outcome to the recorder. A result that cannot be

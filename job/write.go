@@ -101,10 +101,18 @@ func diff(current, next clerkapi.Metadata) (changes []reports.FieldChange, same 
 		same = false
 		c := jsondiff.Compare(clerkapi.FieldNames[f], current[f], v)
 		changes = append(changes, reports.FieldChange{
-			Field: clerkapi.FieldNames[f], Removed: c.Removed, Added: c.Added, Changed: c.Changed,
+			Field: clerkapi.FieldNames[f], Removed: orEmpty(c.Removed), Added: orEmpty(c.Added), Changed: orEmpty(c.Changed),
 		})
 	}
 	return changes, same
+}
+
+// orEmpty keeps an empty list a list in plan.ndjson, not null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // write sends the row's replace through the policy and records its
