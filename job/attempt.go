@@ -45,6 +45,7 @@ type policy struct {
 	first     chan struct{} // closed when the first answer (or none) came
 
 	retries, rateLimited atomic.Int64
+	inFlight             atomic.Int64 // requests sent and not answered
 	exhausted            atomic.Int64 // requests in a row that failed every attempt
 	byStatus             [600]atomic.Int64
 
@@ -79,7 +80,9 @@ func (p *policy) do(user string, rows int, send func(ctx context.Context) clerka
 		}
 		sent := p.now()
 		ctx, cancel := context.WithTimeout(p.inflight, p.timeout)
+		p.inFlight.Add(1)
 		resp := send(ctx)
+		p.inFlight.Add(-1)
 		cancel()
 		// A 429 for a user just written several times is most likely that
 		// user's own limit: only this request waits, the pool goes on.

@@ -180,11 +180,16 @@ type Stats struct {
 	// no response.
 	ByStatus map[int]int64
 	// Rate is the limiter's rate in force (+Inf when unlimited), Workers
-	// the pool's size.
-	Rate    float64
-	Workers int
+	// the pool's size, InFlight the requests sent and not yet answered.
+	Rate     float64
+	Workers  int
+	InFlight int
 	// EOF is true when the whole input was read and the run did not stop.
 	EOF bool
+	// Stopping is set once the run was told to stop (a signal, the
+	// deadline, a refused key...); Stop says why.
+	Stopping bool
+	Stop     string
 }
 
 // Complete reports whether every row of the input has an outcome.
@@ -196,7 +201,10 @@ func (r *run) stats() Stats {
 		Recorded: int(r.recorded.Load()), Unresolved: int(r.unresolved.Load()),
 		Requests: r.client.Requests(), Reads: r.reads.Load(), Writes: r.writes.Load(), Retries: r.policy.retries.Load(), RateLimited: r.policy.rateLimited.Load(),
 		ByStatus: map[int]int64{}, EOF: r.eof.Load() && r.stop.Err() == nil,
-		Rate: r.policy.lim.Rate(), Workers: r.sched.Size(),
+		Rate: r.policy.lim.Rate(), Workers: r.sched.Size(), InFlight: int(r.policy.inFlight.Load()),
+	}
+	if cause := context.Cause(r.stop); cause != nil {
+		st.Stopping, st.Stop = true, cause.Error()
 	}
 	for s := range r.policy.byStatus {
 		if n := r.policy.byStatus[s].Load(); n > 0 {

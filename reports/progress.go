@@ -22,8 +22,11 @@ type Progress struct {
 	ByStatus map[int]int64
 	// Rate is the request rate in force (+Inf: unlimited), Workers the
 	// pool's size.
-	Rate    float64
-	Workers int
+	Rate     float64
+	Workers  int
+	InFlight int // requests sent and not yet answered
+	// Stopping is set once the run has been told to stop.
+	Stopping bool
 	// Summary is the run's settled summary, on the final call only.
 	Summary *Summary
 }

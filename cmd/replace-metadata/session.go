@@ -306,7 +306,7 @@ func (s *session) progress() reports.Progress {
 	p := reports.Progress{
 		Elapsed: time.Since(s.start), Total: s.sum.Total, Counts: s.sum.Counts, Done: s.sum.Counts.Total(),
 		Requests: st.Requests, Reads: st.Reads, Writes: st.Writes, Retries: st.Retries, RateLimited: st.RateLimited,
-		ByStatus: st.ByStatus, Rate: st.Rate, Workers: st.Workers,
+		ByStatus: st.ByStatus, Rate: st.Rate, Workers: st.Workers, InFlight: st.InFlight, Stopping: st.Stopping,
 	}
 	if s.w != nil {
 		p.Done = s.w.Done()
