@@ -196,3 +196,25 @@ func TestEqualNoPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestHash: values Equal calls equal hash alike; a few that differ do not.
+func TestHash(t *testing.T) {
+	t.Parallel()
+	for _, tt := range equalCases {
+		a, b := []byte(tt.a), []byte(tt.b)
+		if tt.want && Hash(a) != Hash(b) {
+			t.Errorf("%s: Equal(%s, %s) but hashes differ", tt.name, tt.a, tt.b)
+		}
+	}
+	for _, pair := range [][2]string{
+		{`{"a":1}`, `{"a":2}`}, {`{"a":1,"b":2}`, `{"a":2,"b":1}`}, {`[1,2]`, `[2,1]`}, {`"1"`, `1`},
+		{`null`, `{}`}, {`{}`, `[]`}, {`1e2`, `1e3`}, {`9007199254740993`, `9007199254740992`}, {`{"a":{}}`, `{"a":[]}`},
+	} {
+		if Hash([]byte(pair[0])) == Hash([]byte(pair[1])) {
+			t.Errorf("%s and %s hash alike", pair[0], pair[1])
+		}
+	}
+	if Hash(nil) != 0 || Hash([]byte("{}")) == 0 || Hash([]byte("{")) == Hash([]byte("{}")) {
+		t.Error("absent, valid and invalid values must hash apart")
+	}
+}

@@ -39,6 +39,9 @@ func FuzzEqual(f *testing.F) {
 		if eq != Equal(b, a) {
 			t.Fatalf("Equal(%q, %q) = %v but not the other way round", a, b, eq)
 		}
+		if eq && Hash(a) != Hash(b) && !hasDuplicateKeys(a) && !hasDuplicateKeys(b) {
+			t.Fatalf("Equal(%q, %q) but their hashes differ", a, b)
+		}
 		cab, cba := Compare("f", a, b), Compare("f", b, a)
 		for _, l := range [][]string{cab.Removed, cab.Added, cab.Changed} {
 			if !slices.IsSorted(l) || len(slices.Compact(slices.Clone(l))) != len(l) {
@@ -74,6 +77,9 @@ func FuzzEqual(f *testing.F) {
 		if !Equal(a, indented.Bytes()) {
 			t.Fatalf("Equal(%q, indented %q) = false", a, indented.Bytes())
 		}
+		if Hash(a) != Hash(compact.Bytes()) || Hash(a) != Hash(indented.Bytes()) {
+			t.Fatalf("Hash(%q) changes when compacted or indented", a)
+		}
 		if c := Compare("f", a, a); c.Removed != nil || c.Added != nil || c.Changed != nil {
 			t.Fatalf("Compare(%q, itself) = %q", a, c)
 		}
@@ -87,6 +93,9 @@ func FuzzEqual(f *testing.F) {
 		jb, errb := judge(b)
 		if erra != nil || errb != nil {
 			return // a duplicate key or an exponent too big for big.Rat: the judge abstains
+		}
+		if eq && Hash(a) != Hash(b) {
+			t.Fatalf("Equal(%q, %q) but their hashes differ", a, b)
 		}
 		if want := reflect.DeepEqual(ja, jb); eq != want {
 			t.Fatalf("Equal(%q, %q) = %v, want %v: judged\n%#v\n%#v", a, b, eq, want, ja, jb)
@@ -163,5 +172,47 @@ func judgeValue(d *json.Decoder) (any, error) {
 		return decimal(r.RatString()), nil
 	default: // string, bool, nil
 		return tok, nil
+	}
+}
+
+// hasDuplicateKeys reports whether an object in b repeats a key: Equal
+// keeps the last, Hash counts both (inputs never have them).
+func hasDuplicateKeys(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		key  bool // the next token is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].key {
+			if k, ok := tok.(string); ok {
+				if stack[n-1].keys[k] {
+					return true
+				}
+				stack[n-1].keys[k] = true
+				stack[n-1].key = false
+				continue
+			}
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].key = true
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{obj: true, keys: map[string]bool{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if n := len(stack); n > 0 && stack[n-1].obj {
+				stack[n-1].key = true
+			}
+		}
 	}
 }
