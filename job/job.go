@@ -60,6 +60,18 @@ type Options struct {
 	LimitRemoved   bool
 	MaxRemovedKeys int
 	RemovedBefore  int
+	// Baseline, when set, is what each field must hold before it is
+	// written (a plan's reading, or what a rolled-back run wrote): a row
+	// whose user holds anything else is drifted and not written. It needs
+	// reads.
+	Baseline *Baseline
+	// DriftSince words what the baseline is, for drifted rows' messages:
+	// "the plan read it", "the run wrote it".
+	DriftSince string
+	// Canary, when positive, sends only the first Canary writes (the first
+	// rows that need one, in input order) and then stops the run, as a
+	// stop does: a run of the same command goes on.
+	Canary int
 	// Kill, when closed, cancels requests in flight at once.
 	Kill <-chan struct{}
 
@@ -107,6 +119,8 @@ type StopError struct {
 	Reason string
 	// KeyRefused is set when Clerk refused the key (401, 403).
 	KeyRefused bool
+	// Canary is set when the run stopped after its canary writes.
+	Canary bool
 	// Cause is the underlying error, if any.
 	Cause error
 }
@@ -129,7 +143,12 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 	if j.Workers == 0 {
 		go r.sizePool(finished)
 	}
-	readErr := r.dispatch(rows)
+	var readErr error
+	if j.Canary > 0 {
+		readErr = r.dispatchCanary(rows)
+	} else {
+		readErr = r.dispatch(rows)
+	}
 	if r.reader != nil {
 		r.reader.close()
 	}

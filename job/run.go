@@ -38,6 +38,7 @@ type run struct {
 	rows, duplicates, skipped atomic.Int64
 	recorded, unresolved      atomic.Int64
 	reads, writes             atomic.Int64
+	canaryLeft                atomic.Int64
 	eof                       atomic.Bool
 }
 
@@ -86,6 +87,7 @@ func newRun(ctx context.Context, j *Job, rec Recorder) *run {
 	}
 	r.sched = NewScheduler(r.step, r.drop, workers, maxQueued)
 	r.guard = newGuard(o.LimitRemoved, o.MaxRemovedKeys, o.RemovedBefore)
+	r.canaryLeft.Store(int64(o.Canary))
 	if !o.NoRead {
 		r.users = newUsers()
 		r.reader = newReader(r)
@@ -106,23 +108,11 @@ func (r *run) dispatch(rows input.Reader) error {
 			r.abort(&StopError{Reason: "input unreadable: " + err.Error(), Cause: err})
 			return err
 		}
-		if !r.opts.Shard.owns(&row) {
+		t, ok := r.admit(row)
+		if !ok {
 			continue
 		}
-		r.rows.Add(1)
-		repeat := r.index.Check(&row, r.opts.RejectDuplicates)
-		if repeat {
-			r.duplicates.Add(1)
-		}
-		if r.rec.Seen(row.N, row.Raw) {
-			r.skipped.Add(1)
-			continue
-		}
-		if row.Err != nil {
-			r.invalid(&row)
-			continue
-		}
-		if err := r.submit(task{row: row, repeat: repeat}); err != nil {
+		if err := r.submit(t); err != nil {
 			r.unresolved.Add(1)
 			continue
 		}
@@ -137,6 +127,29 @@ func (r *run) dispatch(rows input.Reader) error {
 		}
 	}
 	return nil
+}
+
+// admit takes a row read from the input: it reports false for a row that
+// is another shard's, has an outcome from an earlier session, or is
+// invalid (recorded here); else it returns the row's task.
+func (r *run) admit(row input.Row) (task, bool) {
+	if !r.opts.Shard.owns(&row) {
+		return task{}, false
+	}
+	r.rows.Add(1)
+	repeat := r.index.Check(&row, r.opts.RejectDuplicates)
+	if repeat {
+		r.duplicates.Add(1)
+	}
+	if r.rec.Seen(row.N, row.Raw) {
+		r.skipped.Add(1)
+		return task{}, false
+	}
+	if row.Err != nil {
+		r.invalid(&row)
+		return task{}, false
+	}
+	return task{row: row, repeat: repeat}, true
 }
 
 // submit hands a valid row to the scheduler. With reads on, a user not

@@ -24,6 +24,9 @@ type user struct {
 	missing bool              // the read found no such user
 	readErr *outcome          // the read failed after its retries
 	current clerkapi.Metadata // the fields as last read or written
+	// touched marks the fields this session has written (or found already
+	// written) for the user: only the others are checked for drift.
+	touched [clerkapi.NumFields]bool
 }
 
 // users are the users of a run's rows in flight, and a bounded cache of

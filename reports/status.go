@@ -14,6 +14,7 @@ const (
 	Succeeded Status = iota
 	Unchanged
 	Failed
+	Drifted
 	Invalid
 	numStatuses
 )
@@ -31,6 +32,7 @@ var statuses = [numStatuses]struct {
 	Succeeded: {"succeeded", false, false, "the write was applied"},
 	Unchanged: {"unchanged", false, false, "every field already held the row's value: nothing was written"},
 	Failed:    {"failed", true, true, "Clerk refused the write, or every attempt failed"},
+	Drifted:   {"drifted", true, true, "the user changed since the plan read it (or since the run being rolled back wrote it): not written"},
 	Invalid:   {"invalid", true, true, "the row could not be used as it is; nothing was sent"},
 }
 
