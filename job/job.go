@@ -68,6 +68,10 @@ type Options struct {
 	// DriftSince words what the baseline is, for drifted rows' messages:
 	// "the plan read it", "the run wrote it".
 	DriftSince string
+	// Verify reads every row's user and compares each field the row sets
+	// with what Clerk holds, recording a verdict per field (a
+	// reports.FieldChange with its Verdict); it writes nothing.
+	Verify bool
 	// Canary, when positive, sends only the first Canary writes (the first
 	// rows that need one, in input order) and then stops the run, as a
 	// stop does: a run of the same command goes on.

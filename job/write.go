@@ -45,6 +45,10 @@ func (r *run) step(t task) {
 	if !u.known && !u.missing && u.readErr == nil {
 		r.reader.readOne(u)
 	}
+	if r.opts.Verify {
+		r.verify(row, u, meta)
+		return
+	}
 	switch {
 	case r.stop.Err() != nil:
 		r.unresolved.Add(1)

@@ -55,6 +55,8 @@ type FieldChange struct {
 	Removed []string `json:"removed"`
 	Added   []string `json:"added"`
 	Changed []string `json:"changed"`
+	// Verdict is a verify pass's word on the field (VerifyOK, …).
+	Verdict string `json:"-"`
 }
 
 // SetChanges sets r's changes and their counts.

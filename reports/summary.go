@@ -122,6 +122,10 @@ func afterMember(b []byte, key string) (int, error) {
 // WriteSummary writes dir/summary.json atomically: readers see the old or
 // the new file, never half of one.
 func WriteSummary(dir string, s Summary) error {
+	return writeSummaryFile(dir, SummaryFile, s)
+}
+
+func writeSummaryFile(dir, name string, s Summary) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -142,7 +146,7 @@ func WriteSummary(dir string, s Summary) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write summary: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, SummaryFile)); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("write summary: %w", err)
 	}
 	return nil
@@ -151,7 +155,11 @@ func WriteSummary(dir string, s Summary) error {
 // ReadSummary reads dir/summary.json. It returns (nil, nil) when there is
 // none.
 func ReadSummary(dir string) (*Summary, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	return readSummaryFile(dir, SummaryFile)
+}
+
+func readSummaryFile(dir, name string) (*Summary, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -160,7 +168,7 @@ func ReadSummary(dir string) (*Summary, error) {
 	}
 	var s Summary
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, SummaryFile), err)
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}
 	return &s, nil
 }

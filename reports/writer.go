@@ -204,7 +204,23 @@ func (w *Writer) load(path string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	cr := csv.NewReader(bufio.NewReaderSize(f, 64<<10))
+	return eachResult(f, path, func(r *Result) {
+		if r.Row <= 0 || w.done.has(r.Row) {
+			return
+		}
+		w.done.set(r.Row)
+		if r.Status.Failure() {
+			w.failure.set(r.Row)
+		}
+		w.counts[r.Status]++
+		w.keys.add(r)
+	})
+}
+
+// eachResult calls fn with each result of a results.csv read from f (path
+// is for messages). A torn last line (no line break) is not a result.
+func eachResult(f io.Reader, path string, fn func(*Result)) error {
+	cr := csv.NewReader(bufio.NewReaderSize(&wholeLines{r: f}, 64<<10))
 	cr.ReuseRecord = true
 	um, err := gocsv.NewUnmarshaller(cr, Result{})
 	if errors.Is(err, io.EOF) {
@@ -222,15 +238,39 @@ func (w *Writer) load(path string) error {
 			return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
 		}
 		r := v.(Result)
-		if r.Row <= 0 || w.done.has(r.Row) {
-			continue
+		fn(&r)
+	}
+}
+
+// wholeLines passes on what r holds up to its last line break, so a line
+// torn by a crash (a run still going, or killed) reads as absent.
+type wholeLines struct {
+	r    io.Reader
+	held []byte
+	buf  []byte
+	eof  bool
+}
+
+func (w *wholeLines) Read(p []byte) (int, error) {
+	for {
+		if i := bytes.LastIndexByte(w.held, '\n'); i >= 0 {
+			n := copy(p, w.held[:i+1])
+			w.held = w.held[n:]
+			return n, nil
 		}
-		w.done.set(r.Row)
-		if r.Status.Failure() {
-			w.failure.set(r.Row)
+		if w.eof {
+			return 0, io.EOF
 		}
-		w.counts[r.Status]++
-		w.keys.add(&r)
+		if w.buf == nil {
+			w.buf = make([]byte, 32<<10)
+		}
+		n, err := w.r.Read(w.buf)
+		w.held = append(w.held, w.buf[:n]...)
+		if err == io.EOF {
+			w.eof = true
+		} else if err != nil {
+			return 0, err
+		}
 	}
 }
 

@@ -130,6 +130,26 @@ func run(ctx context.Context, args []string, e env) error {
 			return validate(cfg, e)
 		}
 		return apply(ctx, cfg, e, cmd == "plan")
+	case "verify", "rollback":
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help") {
+				fmt.Fprint(e.stdout, usage())
+				return nil
+			}
+			return usagef("usage: replace-metadata %s RUN-FOLDER [flags]", cmd)
+		}
+		cfg, err := loadConfig(newFlagSet(), rest[1:], e.getenv, e.dir)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.stdout, usage())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cmd == "verify" {
+			return verifyCmd(ctx, rest[0], cfg, e)
+		}
+		return rollbackCmd(ctx, rest[0], cfg, e)
 	case "report":
 		return reportCmd(rest, e)
 	case "version", "--version", "-version":

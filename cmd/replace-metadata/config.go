@@ -46,6 +46,9 @@ type config struct {
 	NoRead            bool     `yaml:"no_read"`
 	WriteUnchanged    bool     `yaml:"write_unchanged"`
 	MaxRemovedKeys    limit    `yaml:"max_removed_keys"`
+	Plan              string   `yaml:"plan"`
+	Canary            int      `yaml:"canary"`
+	Verify            bool     `yaml:"verify"`
 	ShardIndex        int      `yaml:"shard_index"`
 	ShardCount        int      `yaml:"shard_count"`
 	Metrics           metrics  `yaml:"metrics"`
@@ -138,6 +141,12 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.WriteUnchanged) }},
 	{flag: "max-removed-keys", key: "max_removed_keys", usage: "stop before the write that would take the metadata keys removed over this many, or none",
 		value: func(c *config) flag.Value { return &c.MaxRemovedKeys }},
+	{flag: "plan", key: "plan", usage: "run: apply the reviewed plan in this folder, in that folder: the plan's input, and no write over a field that changed since the plan read it",
+		value: func(c *config) flag.Value { return (*stringFlag)(&c.Plan) }},
+	{flag: "canary", key: "canary", usage: "run: send only the first N writes (in input order), then stop as a stopped run does; the same command without it goes on",
+		value: func(c *config) flag.Value { return (*intFlag)(&c.Canary) }},
+	{flag: "verify", key: "verify", usage: "run: at the end, read back every user the run wrote and compare (as the verify command does)",
+		value: func(c *config) flag.Value { return (*boolFlag)(&c.Verify) }},
 	{flag: "shard-index", key: "shard_index", env: "JOB_COMPLETION_INDEX", usage: "this process's shard, 0-based (default: $JOB_COMPLETION_INDEX)",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardIndex) }},
 	{flag: "shard-count", key: "shard_count", usage: "number of shards the input is split into by user id",
@@ -245,6 +254,8 @@ func (c *config) check() error {
 		return usagef("durations must not be negative")
 	case c.Breaker < 0:
 		return usagef("circuit_breaker must not be negative")
+	case c.Canary < 0:
+		return usagef("canary must not be negative")
 	case c.ShardCount < 1:
 		return usagef("shard_count must be at least 1")
 	case c.ShardIndex < 0 || c.ShardIndex >= c.ShardCount:

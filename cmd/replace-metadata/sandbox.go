@@ -31,7 +31,10 @@ var (
 	seedUnsafe  = json.RawMessage(`{"seeded":true}`)
 )
 
-func startSandbox(inputPath string, src *source) (*sandbox, error) {
+// startSandbox starts the sandbox seeded from seed: the input's users (an
+// input file), or, with users set, a users file such as a run folder's
+// sandbox-users.ndjson, so a run's verify or rollback sees what it left.
+func startSandbox(seed string, users bool, src *source) (*sandbox, error) {
 	s := &sandbox{key: "sk_test_sandbox" + rand.Text()}
 	s.srv = emulator.New(emulator.Config{
 		Keys:           []string{s.key},
@@ -44,8 +47,19 @@ func startSandbox(inputPath string, src *source) (*sandbox, error) {
 		// Standard input cannot be read twice to seed it.
 		AutoCreate: src.file == nil,
 	})
-	if src.file != nil {
-		if err := s.seed(inputPath, src.format); err != nil {
+	switch {
+	case users:
+		f, err := os.Open(seed)
+		if err != nil {
+			return nil, usagef("sandbox users: %v", err)
+		}
+		_, err = s.srv.LoadUsers(f)
+		f.Close()
+		if err != nil {
+			return nil, usagef("sandbox users %s: %v", seed, err)
+		}
+	case src.file != nil:
+		if err := s.seed(seed, src.format); err != nil {
 			return nil, err
 		}
 	}

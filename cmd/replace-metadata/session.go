@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,21 @@ import (
 // is decided by reports.Summary.Settle.
 type session struct {
 	plan   bool // the plan command: read and decide, write nothing
+	verify bool // a verify pass: read and compare, write nothing, keep the run's summary
+	// A run built on another folder: run --plan applies planSum (the plan
+	// in dir), rollback puts a run's backup back; both check each write
+	// against baseline. dirOverride is the run folder when it is not
+	// <report_dir>/<run id>; seedFrom the users file a sandbox starts with
+	// (a run's sandbox-users.ndjson) instead of the input's users.
+	planSum     *reports.Summary
+	against     *reports.Summary // what the session acts on: same API URL, same key
+	baseline    *job.Baseline
+	driftSince  string
+	dirOverride string
+	seedFrom    string
+	// filter, when set, wraps the input's rows (a verify pass's: the
+	// fields each row last wrote).
+	filter func(input.Reader) input.Reader
 	cfg    config
 	env    env
 	sec    *secrets
@@ -38,17 +54,20 @@ type session struct {
 	prev  *reports.Summary
 
 	// connect
-	sandbox *sandbox
-	apiURL  string
-	keyKind string // live, test or sandbox
-	client  *clerkapi.Client
+	sandbox    *sandbox
+	ownSandbox bool // closed with the session (not a run's, lent to its verify)
+	apiURL     string
+	keyKind    string // live, test or sandbox
+	client     *clerkapi.Client
 
 	// execute
-	key   string
-	w     recorder
-	job   *job.Job
-	sum   reports.Summary
-	start time.Time
+	priorDone int            // rows with an outcome from earlier sessions
+	verdicts  map[string]int // a verify pass's fields by verdict
+	key       string
+	w         recorder
+	job       *job.Job
+	sum       reports.Summary
+	start     time.Time
 }
 
 // recorder is what a session records rows in: a run's reports.Writer, or
@@ -68,6 +87,20 @@ type recorder interface {
 func apply(ctx context.Context, cfg config, e env, plan bool) error {
 	sec := &secrets{}
 	s := &session{plan: plan, cfg: cfg, env: e, sec: sec, stdout: &scrubbed{w: e.stdout, s: sec}}
+	if cfg.Plan != "" {
+		if plan {
+			return usagef("--plan applies a plan with run; plan makes one")
+		}
+		if err := s.usePlan(cfg.Plan); err != nil {
+			return err
+		}
+	}
+	return runSession(ctx, s)
+}
+
+// runSession runs s, and scrubs the key from any error it returns.
+func runSession(ctx context.Context, s *session) error {
+	sec := s.sec
 	err := s.run(ctx)
 	if err == nil {
 		return nil
@@ -93,11 +126,22 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	s.log = log
+	return s.runConnected(ctx)
+}
+
+// runConnected is run once the logger is set, and the client too when a
+// session lends its own (a verify pass after a run uses the run's).
+func (s *session) runConnected(ctx context.Context) error {
 	defer s.close()
 	if err := s.open(); err != nil {
 		return err
 	}
-	if err := s.connect(); err != nil {
+	if s.client == nil {
+		if err := s.connect(); err != nil {
+			return err
+		}
+	}
+	if err := s.openRows(); err != nil {
 		return err
 	}
 	if err := s.begin(); err != nil {
@@ -128,8 +172,22 @@ func (s *session) open() error {
 	if s.cfg.ShardCount > 1 {
 		s.dir = filepath.Join(s.dir, fmt.Sprintf("shard-%d-of-%d", s.cfg.ShardIndex, s.cfg.ShardCount))
 	}
+	if s.dirOverride != "" {
+		s.dir = s.dirOverride
+	}
+	if s.verify {
+		return nil
+	}
 	if s.prev, err = reports.ReadSummary(s.env.path(s.dir)); err != nil {
 		return &usageError{err}
+	}
+	if s.planSum != nil {
+		if err := s.checkPlanInput(); err != nil {
+			return err
+		}
+		if s.prev != nil && s.prev.Command == "plan" {
+			s.prev = nil // the plan's own summary: the run starts now
+		}
 	}
 	if s.plan {
 		if s.cfg.NoRead {
@@ -140,17 +198,17 @@ func (s *session) open() error {
 	return checkResume(s.prev, src, s.cfg.Force, s.runID)
 }
 
-// connect finds the key and the server (a sandbox brings its own), reads
-// the input's header, asks before writing to production, and builds the
-// client.
+// connect finds the key and the server (a sandbox brings its own) and
+// builds the client.
 func (s *session) connect() error {
 	var key string
 	if s.cfg.Sandbox {
-		sb, err := startSandbox(s.env.path(s.cfg.Input), s.src)
+		seed := cmp.Or(s.seedFrom, s.env.path(s.cfg.Input))
+		sb, err := startSandbox(seed, s.seedFrom != "", s.src)
 		if err != nil {
 			return err
 		}
-		s.sandbox = sb
+		s.sandbox, s.ownSandbox = sb, true
 		key, s.apiURL, s.keyKind = sb.key, sb.url, "sandbox"
 	} else {
 		var err error
@@ -168,16 +226,6 @@ func (s *session) connect() error {
 	}
 	s.sec.add(key)
 	s.key = key
-	rows, err := input.Open(s.src.r, s.src.name, s.src.format)
-	if err != nil {
-		return &usageError{err}
-	}
-	s.rows = rows
-	if s.keyKind == "live" && !s.cfg.Yes && !s.plan {
-		if err := confirm(s.env, s.src, s.apiURL); err != nil {
-			return err
-		}
-	}
 	s.client = clerkapi.NewClient(clerkapi.ClientOptions{
 		BaseURL: s.apiURL, Key: key, UserAgent: userAgent(),
 		HTTP: clerkapi.NewHTTPClient(max(int(s.cfg.Workers), job.MaxWorkers)),
@@ -185,13 +233,41 @@ func (s *session) connect() error {
 	return nil
 }
 
+// openRows checks the instance against what the session acts on, reads
+// the input's header and asks before writing to production.
+func (s *session) openRows() error {
+	if err := s.checkInstance(); err != nil {
+		return err
+	}
+	rows, err := input.Open(s.src.r, s.src.name, s.src.format)
+	if err != nil {
+		return &usageError{err}
+	}
+	s.rows = rows
+	if s.filter != nil {
+		s.rows = s.filter(rows)
+	}
+	if s.keyKind == "live" && !s.cfg.Yes && !s.plan && !s.verify {
+		if err := confirm(s.env, s.src, s.apiURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // begin takes the run folder (another process holding it is a stop, not
 // a usage error: a later attempt resumes) and writes the first summary.
 func (s *session) begin() error {
 	var err error
-	if s.plan {
+	switch {
+	case s.plan:
 		s.w, err = s.openPlan()
-	} else {
+	case s.verify:
+		var v *reports.VerifyWriter
+		if v, err = reports.OpenVerify(s.env.path(s.dir)); err == nil {
+			s.w = v
+		}
+	default:
 		var prior []reports.PathCount
 		if s.prev != nil {
 			prior = s.prev.TopRemoved
@@ -220,10 +296,16 @@ func (s *session) begin() error {
 		InputSHA256: s.src.sha256, APIURL: s.apiURL, KeyFingerprint: keyFingerprint(s.key),
 		Total: total, Start: s.start.UTC(), Sessions: 1,
 	}
-	if w, ok := s.w.(*reports.Writer); ok {
+	switch w := s.w.(type) {
+	case *reports.Writer:
 		s.sum.Counts, s.sum.KeyCounts = w.Counts(), w.Keys()
-	} else {
+		s.priorDone = s.sum.Counts.Total()
+	case *reports.PlanWriter:
 		s.sum.Command, s.sum.Actions = "plan", &reports.ActionCounts{}
+	case *reports.VerifyWriter:
+		s.sum.Command = "verify"
+		s.logStart()
+		return nil // the run's summary.json is the run's
 	}
 	if s.prev != nil && !s.plan {
 		s.sum.Sessions = s.prev.Sessions + 1
@@ -261,10 +343,13 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 			// A plan counts every removed key, and says at the end.
 			LimitRemoved: s.cfg.MaxRemovedKeys >= 0 && !s.plan, MaxRemovedKeys: int(s.cfg.MaxRemovedKeys),
 			RemovedBefore: s.sum.Removed,
+			Baseline:      s.baseline, DriftSince: s.driftSince, Verify: s.verify, Canary: s.cfg.Canary,
 		},
 	}
 	u := &reports.Updater{Snapshot: s.progress}
-	u.Every(summaryInterval, s.writeSummary)
+	if !s.verify {
+		u.Every(summaryInterval, s.writeSummary)
+	}
 	u.Every(time.Duration(s.cfg.Progress), s.logProgress())
 	if m := startMetrics(s.cfg, s.log, s.runID, s.start); m != nil {
 		u.Every(time.Duration(s.cfg.Metrics.PushInterval), m.push)
@@ -295,6 +380,8 @@ func (s *session) recorded() {
 	case *reports.PlanWriter:
 		a := w.Actions()
 		s.sum.Actions, s.sum.PlanUsers = &a, w.Users()
+	case *reports.VerifyWriter:
+		s.verdicts = w.Verdicts()
 	}
 	s.sum.KeyCounts = s.w.Keys()
 	s.sum.TopRemoved = s.w.TopRemoved(reports.TopPaths)
@@ -379,6 +466,9 @@ func (s *session) settle(st job.Stats, runErr, closeErr error) {
 // finish writes the final summary, logs the end and says how to go on.
 func (s *session) finish(st job.Stats, runErr error) error {
 	sum := &s.sum
+	if s.verify {
+		return s.finishVerify(runErr)
+	}
 	if s.sandbox != nil {
 		if err := s.sandbox.dump(s.env.path(filepath.Join(s.dir, "sandbox-users.ndjson"))); err != nil {
 			s.log.Warn().Err(err).Msg("could not write the sandbox's final users")
@@ -402,13 +492,25 @@ func (s *session) finish(st job.Stats, runErr error) error {
 	if s.plan {
 		printPlan(s.stdout, sum, int(s.cfg.MaxRemovedKeys))
 	}
+	if s.plan && writeErr == nil {
+		writeErr = reports.WritePlan(s.env.path(s.dir), *sum)
+	}
+	var se *job.StopError
+	if errors.As(runErr, &se) && se.Canary {
+		s.printCanary()
+	}
+	if s.cfg.Verify && sum.Complete && runErr == nil && writeErr == nil {
+		if code := s.verifyAfter(); code > sum.ExitCode {
+			sum.ExitCode = code
+			reports.WriteSummary(s.env.path(s.dir), *sum)
+		}
+	}
 	fmt.Fprintln(s.stdout, s.dir)
 
 	switch {
 	case runErr != nil:
 		msg := runErr.Error()
-		var se *job.StopError
-		if errors.As(runErr, &se) {
+		if se != nil {
 			msg = se.Reason
 		}
 		if sum.ExitCode == reports.ExitKeyRefused {
@@ -429,7 +531,7 @@ func (s *session) close() {
 	if s.w != nil {
 		s.w.Close()
 	}
-	if s.sandbox != nil {
+	if s.sandbox != nil && s.ownSandbox {
 		s.sandbox.Close()
 	}
 	if s.src != nil {
