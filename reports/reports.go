@@ -85,6 +85,28 @@ func oneLine(s string) string {
 	}, s)
 }
 
+// formulaStarts are the characters that make a spreadsheet read a cell as
+// a formula (or run it): =, +, -, @, a tab, a carriage return.
+const formulaStarts = "=+-@\t\r"
+
+// safeCell keeps a text cell of a report meant for people from being run
+// as a formula by Excel, LibreOffice or Google Sheets: one that begins
+// with a formula character gets a leading ', which they show as text.
+func safeCell(s string) string {
+	if s != "" && strings.IndexByte(formulaStarts, s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+// unsafeCell undoes safeCell, for reading a report back.
+func unsafeCell(s string) string {
+	if len(s) > 1 && s[0] == '\'' && strings.IndexByte(formulaStarts, s[1]) >= 0 {
+		return s[1:]
+	}
+	return s
+}
+
 // cleanID renders a user id for the report: as written when it is plain
 // text, else quoted with Go escapes so the report stays one line per row.
 func cleanID(id string) string {

@@ -59,6 +59,8 @@ type Summary struct {
 	AchievedRate float64 `json:"achieved_rate"`
 	// Sessions counts the invocations that worked on this run (resumes + 1).
 	Sessions int `json:"sessions"`
+	// ExitCode is the session's exit code once it ended; ExitRunning (-1)
+	// while it goes, or when it was killed before it could say.
 	ExitCode int `json:"exit_code"`
 	// Stopped says why the run ended before every row had an outcome.
 	Stopped string `json:"stopped,omitempty"`
@@ -182,6 +184,9 @@ const (
 	// ExitKeyRefused: Clerk refused the key (401, 403); nothing more would
 	// succeed, so a scheduler must not retry it as it retries a stop.
 	ExitKeyRefused = 4
+	// ExitRunning is summary.json's exit code while a session goes (or
+	// after one that was killed): not an exit code, and never 0.
+	ExitRunning = -1
 )
 
 // End is what the end of a session tells Settle.

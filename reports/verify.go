@@ -69,7 +69,7 @@ func (v *VerifyWriter) Record(r Result, _ []byte) error {
 	v.done++
 	for _, c := range r.Changes {
 		v.counts[c.Verdict]++
-		v.csv.Write([]string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), cleanID(r.UserID), c.Field, c.Verdict,
+		v.csv.Write([]string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), safeCell(cleanID(r.UserID)), c.Field, c.Verdict,
 			paths(c.Removed), paths(c.Added), paths(c.Changed)})
 	}
 	v.csv.Flush()

@@ -238,6 +238,8 @@ func eachResult(f io.Reader, path string, fn func(*Result)) error {
 			return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
 		}
 		r := v.(Result)
+		r.UserID, r.ErrorMessage = unsafeCell(r.UserID), unsafeCell(r.ErrorMessage)
+		r.ErrorCode, r.TraceID = unsafeCell(r.ErrorCode), unsafeCell(r.TraceID)
 		fn(&r)
 	}
 }
@@ -323,8 +325,9 @@ func (w *Writer) Seen(n int, raw []byte) bool {
 // file: once a write has failed, nothing more is written, so the files
 // never hold a result whose failed row or predecessors are missing.
 func (w *Writer) Record(r Result, raw []byte) error {
-	r.UserID = cleanID(r.UserID)
-	r.ErrorMessage = oneLine(r.ErrorMessage)
+	r.UserID = safeCell(cleanID(r.UserID))
+	r.ErrorMessage = safeCell(oneLine(r.ErrorMessage))
+	r.ErrorCode, r.TraceID = safeCell(r.ErrorCode), safeCell(r.TraceID)
 	w.mu.Lock()
 	if r.Status.Failure() {
 		w.queueFail = appendLine(w.queueFail, raw)

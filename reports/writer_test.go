@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"encoding/csv"
 	"errors"
 	"flag"
 	"os"
@@ -247,4 +248,54 @@ func BenchmarkRecord(b *testing.B) {
 		r.Row = i + 1
 		w.Record(r, raw)
 	}
+}
+
+// TestSpreadsheetSafe: a cell of results.csv that a spreadsheet would run
+// as a formula (=, +, -, @, tab, CR first) is written with a leading ',
+// and reads back as it was, so a resume still works.
+func TestSpreadsheetSafe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	starts := []string{"=", "+", "-", "@", "\t", "\r"}
+	for i, c := range starts {
+		w.Record(Result{Row: i + 1, Line: i + 1, UserID: c + "cmd|' /C calc'!A0", Status: Invalid,
+			ErrorCode: "invalid_user_id", ErrorMessage: c + "HYPERLINK(\"http://x\")"}, []byte(`{}`))
+	}
+	w.Record(Result{Row: 7, Line: 7, UserID: "user_ok", Status: Succeeded, TraceID: "-trace"}, []byte(`{}`))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := read(t, filepath.Join(dir, ResultsFile))
+	r := csv.NewReader(strings.NewReader(string(b)))
+	recs, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs[1:] {
+		for _, col := range []int{2, 6, 9} { // user_id, error_message, clerk_trace_id
+			if c := rec[col]; c != "" && strings.IndexByte("=+-@\t\r", c[0]) >= 0 {
+				t.Errorf("cell %q of row %s starts a formula", c, rec[0])
+			}
+		}
+	}
+	var back []Result
+	if err := ReadResults(dir, func(r *Result) { back = append(back, *r) }); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range starts {
+		// As written before the quote: ids escaped, messages on one line.
+		id, msg := cleanID(c+"cmd|' /C calc'!A0"), oneLine(c+"HYPERLINK(\"http://x\")")
+		if back[i].UserID != id || back[i].ErrorMessage != msg {
+			t.Errorf("row %d read back as %q / %q, want %q / %q", i+1, back[i].UserID, back[i].ErrorMessage, id, msg)
+		}
+	}
+	if back[6].TraceID != "-trace" {
+		t.Errorf("trace id read back as %q", back[6].TraceID)
+	}
+	w = mustOpen(t, dir, Options{Format: "ndjson"}) // resume reads it
+	if c := w.Counts(); c[Invalid] != 6 || c[Succeeded] != 1 {
+		t.Errorf("resumed counts %v", c)
+	}
+	w.Close()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -19,20 +20,24 @@ func round(x float64, places int) float64 {
 }
 
 // checkResume refuses to resume a run over an input that is not the one
-// it started with.
-func checkResume(prev *reports.Summary, src *source, force bool, runID string) error {
-	if prev == nil || force {
+// it started with: rows are known by their number, so a resume over
+// another file would take its rows for done without sending them. There
+// is no way around it: a new run id costs little (with reads on, rows
+// already applied end unchanged, at a read per hundred users).
+func checkResume(prev *reports.Summary, src *source, runID string) error {
+	if prev == nil {
 		return nil
 	}
+	started := cmp.Or(prev.Input, "its input")
 	if prev.Format != "" && prev.Format != string(src.format) {
-		return usagef("run %s read %s input; this input is %s: use a new --run-id", runID, prev.Format, src.format)
+		return usagef("run %s was started on %s (%s); this input is %s: use a new --run-id", runID, started, prev.Format, src.format)
 	}
-	if src.sha256 == "" {
-		return usagef("run %s exists, and standard input cannot be checked against the input it started with: pass --force to resume it anyway, or use a new --run-id", runID)
+	if src.sha256 == "" || prev.InputSHA256 == "" {
+		return usagef("run %s exists, and its input (%s) cannot be checked against this one (standard input has no sha256 until it is read whole): use a new --run-id; with reads on, rows already applied end unchanged", runID, started)
 	}
-	if prev.InputSHA256 != "" && prev.InputSHA256 != src.sha256 {
-		return usagef("run %s was started on an input with sha256 %s, and %s has sha256 %s: use a new --run-id, or pass --force to resume anyway",
-			runID, prev.InputSHA256, src.name, src.sha256)
+	if prev.InputSHA256 != src.sha256 {
+		return usagef("run %s was started on %s (sha256 %s), and %s has sha256 %s: resume it with that file unchanged, or use a new --run-id (rows already applied end unchanged, at a read per hundred users)",
+			runID, started, prev.InputSHA256, src.name, src.sha256)
 	}
 	return nil
 }
@@ -91,7 +96,7 @@ func (s *session) logStart() {
 	ev := s.log.Info().Str("version", toolVersion()).Str("run_id", s.runID).Str("run_dir", s.dir).
 		Str("input", src.name).Str("format", string(src.format)).
 		Str("api_url", s.apiURL).Str("key", s.keyKind).
-		Str("rate", cfg.Rate.String()).Str("workers", cfg.Workers.String()).
+		Str("rate", cfg.Rate.String()).Str("rate_from", s.rateFrom).Str("workers", cfg.Workers.String()).
 		Int("max_attempts", cfg.MaxAttempts).Stringer("timeout", &cfg.Timeout).
 		Stringer("deadline", &cfg.Deadline).Stringer("grace_period", &cfg.Grace).
 		Int("circuit_breaker", cfg.Breaker).Bool("reject_duplicates", cfg.RejectDuplicates).

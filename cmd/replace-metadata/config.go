@@ -63,7 +63,7 @@ type metrics struct {
 func defaults() config {
 	return config{
 		ReportDir:      "runs",
-		Rate:           90,
+		Rate:           rateAuto,
 		MaxAttempts:    5,
 		Timeout:        duration(10 * time.Second),
 		Grace:          duration(15 * time.Second),
@@ -99,7 +99,7 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
 	{flag: "run-id", key: "run_id", usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.RunID) }},
-	{flag: "rate", key: "rate", usage: "most requests per second, or unlimited (Clerk allows 100/s in production, 10/s in development)",
+	{flag: "rate", key: "rate", usage: "most requests per second, reads and writes together, or unlimited; auto is 9 for a sk_test_ key (a development instance allows 10/s) and 90 for a sk_live_ key (production allows 100/s)",
 		value: func(c *config) flag.Value { return &c.Rate }},
 	{flag: "workers", key: "workers", usage: "requests in flight at once, or auto to size from the rate and latency",
 		value: func(c *config) flag.Value { return &c.Workers }},
@@ -117,7 +117,7 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.RejectDuplicates) }},
 	{flag: "dry-run", key: "dry_run", usage: "check the input and send nothing (what validate does)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.DryRun) }},
-	{flag: "force", key: "force", usage: "resume a run even though its input changed",
+	{flag: "force", key: "force", usage: "plan: replace the plan under the same run id; rollback: put back fields changed since the run wrote them",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Force) }},
 	{flag: "yes", key: "yes", usage: "do not ask before writing to a production instance",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Yes) }},
@@ -335,24 +335,54 @@ func (d *duration) Set(v string) error {
 }
 func (d *duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
 
-// rateFlag is requests per second; 0 means unlimited.
+// rateFlag is requests per second; 0 means unlimited, rateAuto the rate
+// of the key's instance (see rateFor).
 type rateFlag float64
 
+const rateAuto rateFlag = -1
+
+// Clerk's limits: 1000 requests per 10 s in production, 100 in
+// development; auto keeps a tenth under them.
+const (
+	liveRate = 90
+	testRate = 9
+)
+
+// rateFor resolves rate for a key kind ("live", "test" or "sandbox"),
+// and says where it came from.
+func rateFor(r rateFlag, keyKind string) (rateFlag, string) {
+	switch {
+	case r != rateAuto:
+		return r, "set"
+	case keyKind == "test":
+		return testRate, "auto: a test key's development instance allows 100 requests per 10 s"
+	default:
+		return liveRate, "auto: a production instance allows 1000 requests per 10 s"
+	}
+}
+
 func (r *rateFlag) String() string {
-	if *r == 0 {
+	switch *r {
+	case 0:
 		return "unlimited"
+	case rateAuto:
+		return "auto"
 	}
 	return strconv.FormatFloat(float64(*r), 'g', -1, 64)
 }
 func (r *rateFlag) Set(v string) error {
 	v = strings.TrimSpace(v)
-	if v == "unlimited" {
+	switch v {
+	case "unlimited":
 		*r = 0
+		return nil
+	case "auto", "":
+		*r = rateAuto
 		return nil
 	}
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil || x <= 0 {
-		return fmt.Errorf("want a positive number of requests per second, or unlimited")
+		return fmt.Errorf("want a positive number of requests per second, auto or unlimited")
 	}
 	*r = rateFlag(x)
 	return nil

@@ -18,7 +18,9 @@ func main() {
 	ctx, stop := context.WithCancelCause(context.Background())
 	kill := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP (a closed terminal, a dropped SSH session) stops the run as
+	// SIGTERM does: results written, summary settled, resumable.
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		s := <-sigs
 		stop(fmt.Errorf("received %v", s))

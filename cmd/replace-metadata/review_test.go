@@ -207,11 +207,11 @@ func TestCanaryCommand(t *testing.T) {
 // late, over the same user's next row.
 func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
-	srv, url := startEmulator(t, emulator.Config{LateDelay: 700 * time.Millisecond})
+	srv, url := startEmulator(t, emulator.Config{LateDelay: 4 * time.Second})
 	_, in := reviewCase(srv)
 	// The first write of user_d hangs until the client gives up (its
-	// timeout is 300ms), and lands 700ms after it arrived: after the
-	// retry, and after user_d's next row.
+	// timeout is 300ms), and lands 4s after it arrived: after the retry
+	// (within a second), and after user_d's next row.
 	var late atomic.Bool
 	srv.SetFault(func(r *http.Request) emulator.Fault {
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "user_d/") && late.CompareAndSwap(false, true) {
@@ -222,7 +222,7 @@ func TestVerifyCommand(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "in.ndjson"), in)
 	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
-	got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "v", "--timeout", "300ms", "--workers", "1")
+	got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "v", "--timeout", "300ms", "--workers", "1", "--rate", "unlimited")
 	if got.code != exitOK {
 		t.Fatalf("run: exit %d\n%s", got.code, got.stderr)
 	}

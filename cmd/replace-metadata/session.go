@@ -57,6 +57,7 @@ type session struct {
 	sandbox    *sandbox
 	ownSandbox bool // closed with the session (not a run's, lent to its verify)
 	apiURL     string
+	rateFrom   string // where the rate came from: set, or auto for the key
 	keyKind    string // live, test or sandbox
 	client     *clerkapi.Client
 
@@ -151,11 +152,17 @@ func (s *session) runConnected(ctx context.Context) error {
 	return s.finish(st, runErr)
 }
 
+// exampleInput is the shipped example a sandbox runs without --input.
+const exampleInput = "input/example.ndjson"
+
 var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // open opens the input, names the run folder and checks that a run
 // already there may be resumed with this input. It writes nothing.
 func (s *session) open() error {
+	if s.cfg.Input == "" && s.cfg.Sandbox && !s.verify {
+		s.cfg.Input = exampleInput // the sandbox alone may fall back to it
+	}
 	src, err := openSource(s.cfg, s.env, true)
 	if err != nil {
 		return err
@@ -195,7 +202,7 @@ func (s *session) open() error {
 		}
 		return nil // OpenPlan refuses a folder that holds a plan or a run
 	}
-	return checkResume(s.prev, src, s.cfg.Force, s.runID)
+	return checkResume(s.prev, src, s.runID)
 }
 
 // connect finds the key and the server (a sandbox brings its own) and
@@ -226,6 +233,7 @@ func (s *session) connect() error {
 	}
 	s.sec.add(key)
 	s.key = key
+	s.cfg.Rate, s.rateFrom = rateFor(s.cfg.Rate, s.keyKind)
 	s.client = clerkapi.NewClient(clerkapi.ClientOptions{
 		BaseURL: s.apiURL, Key: key, UserAgent: userAgent(),
 		HTTP: clerkapi.NewHTTPClient(max(int(s.cfg.Workers), job.MaxWorkers)),
@@ -295,6 +303,7 @@ func (s *session) begin() error {
 		Command: "run", RunID: s.runID, ToolVersion: toolVersion(), Input: s.cfg.Input, Format: string(s.src.format),
 		InputSHA256: s.src.sha256, APIURL: s.apiURL, KeyFingerprint: keyFingerprint(s.key),
 		Total: total, Start: s.start.UTC(), Sessions: 1,
+		ExitCode: reports.ExitRunning, // until the session ends, no code says it did
 	}
 	switch w := s.w.(type) {
 	case *reports.Writer:

@@ -254,25 +254,38 @@ func TestResumeChecksInput(t *testing.T) {
 	srv, url := startEmulator(t, emulator.Config{AutoCreate: true})
 	dir := t.TempDir()
 	in := writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(5, 5))
+	writeFile(t, filepath.Join(dir, "other.ndjson"), manyRows(300, 300))
 	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
-	if got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r"); got.code != exitOK {
+	if got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r"); got.code != exitOK {
 		t.Fatalf("first run exit %d\n%s", got.code, got.stderr)
 	}
-	writeFile(t, in, manyRows(6, 6))
+	writeFile(t, in, manyRows(6, 6)) // edited: one row more, rows changed
 	before := srv.Stats().Requests
-	got := runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r")
-	if got.code != exitUsage || !strings.Contains(got.stderr, "sha256") || !strings.Contains(got.stderr, "--force") {
-		t.Fatalf("resume over a changed input: exit %d\n%s", got.code, got.stderr)
+	// An edited input, and another file altogether, are refused, --force
+	// or not: their rows would be taken for done without being sent.
+	for _, args := range [][]string{
+		{"--input", "in.ndjson"}, {"--input", "in.ndjson", "--force"}, {"--input", "other.ndjson", "--force"},
+	} {
+		got := runIn(t, dir, vars, append([]string{"run", "--run-id", "r"}, args...)...)
+		if got.code != exitUsage || !strings.Contains(got.stderr, "sha256") || !strings.Contains(got.stderr, "started on in.ndjson") ||
+			!strings.Contains(got.stderr, "new --run-id") {
+			t.Errorf("resume %v: exit %d, want 2 naming the run's input\n%s", args, got.code, got.stderr)
+		}
 	}
 	if srv.Stats().Requests != before {
 		t.Error("a refused resume sent requests")
 	}
-	got = runBinary(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r", "--force")
-	if got.code != exitOK {
-		t.Fatalf("forced resume exit %d\n%s", got.code, got.stderr)
+	sum := readSummary(t, filepath.Join(dir, "runs", "r"))
+	if sum.Total != 5 || sum.Counts.Total() != 5 {
+		t.Errorf("the run's summary changed: total %d, %d outcomes", sum.Total, sum.Counts.Total())
 	}
-	if res := results(t, got.runDir(t)); len(res) != 6 {
-		t.Errorf("%d results after the forced resume, want 6", len(res))
+	// A new run id is the way: rows already applied end unchanged.
+	got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r2")
+	if got.code != exitOK {
+		t.Fatalf("new run id: exit %d\n%s", got.code, got.stderr)
+	}
+	if sum := readSummary(t, got.runDir(t)); sum.Counts[reports.Unchanged] == 0 || sum.Counts.Total() != 6 {
+		t.Errorf("the new run: %+v", sum.Counts)
 	}
 }
 

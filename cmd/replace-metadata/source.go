@@ -29,7 +29,7 @@ type source struct {
 
 func openSource(cfg config, e env, survey bool) (*source, error) {
 	if cfg.Input == "" {
-		return nil, usagef("no input: set --input or input in config.yaml")
+		return nil, usagef("no input: set --input (or input in config.yaml); only --sandbox runs the shipped example without one")
 	}
 	s := &source{name: cfg.Input}
 	var err error
