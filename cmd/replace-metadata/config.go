@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -204,8 +205,8 @@ func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string, 
 		if !*noExpand {
 			b = []byte(os.Expand(string(b), getenv))
 		}
-		if err := decodeConfig(bytes.NewReader(b), &cfg); err != nil {
-			return config{}, usagef("config %s: %v", path, err)
+		if err := decodeConfig(bytes.NewReader(b), path, &cfg); err != nil {
+			return config{}, &usageError{err}
 		}
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return config{}, usagef("read config: %v", err)
@@ -225,14 +226,134 @@ func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string, 
 	return cfg, cfg.check()
 }
 
-// decodeConfig reads YAML strictly: an unknown key is an error, naming it.
-func decodeConfig(r io.Reader, cfg *config) error {
-	dec := yaml.NewDecoder(r)
+// decodeConfig reads YAML strictly. An unknown key is an error that
+// names it, in the file called name, with the key it likely misspells;
+// other errors name the file too.
+func decodeConfig(r io.Reader, name string, cfg *config) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", name, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %v", name, err)
+	}
+	if len(doc.Content) > 0 {
+		if err := checkKeys(doc.Content[0], "", name); err != nil {
+			return err
+		}
+	}
+	// The decoder stays strict: for whatever checkKeys lets through.
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return fmt.Errorf("config %s: %v", name, err)
 	}
 	return nil
+}
+
+// checkKeys finds the first key of the mapping m (under prefix, "" or
+// "metrics.") that no setting has. A value that is not a mapping where
+// one is wanted is left to the decoder to word.
+func checkKeys(m *yaml.Node, prefix, file string) error {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := prefix + k.Value
+		switch {
+		case k.Tag == "!!merge":
+			continue // the decoder follows merges
+		case settingByKey(key):
+			continue
+		case settingUnder(key):
+			if err := checkKeys(v, key+".", file); err != nil {
+				return err
+			}
+			continue
+		}
+		if s := nearestKey(key); s != "" {
+			return fmt.Errorf("unknown key %q in %s; did you mean %s?", key, file, s)
+		}
+		return fmt.Errorf("unknown key %q in %s (replace-metadata --help lists the settings and their keys)", key, file)
+	}
+	return nil
+}
+
+// settingByKey reports whether a setting has the config key.
+func settingByKey(key string) bool {
+	for _, s := range settings {
+		if s.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// settingUnder reports whether key holds settings (metrics).
+func settingUnder(key string) bool {
+	for _, s := range settings {
+		if strings.HasPrefix(s.key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// nearestKey returns the config key that key likely misspells, or "": one
+// that is the same, or within a few edits, once case, '_', '-' and '.'
+// are set aside; the flag's spelling (report-dir) and a nested key
+// without its section (pushgateway_url) find theirs too.
+func nearestKey(key string) string {
+	k := []rune(foldKey(key))
+	if len(k) == 0 || len(k) > 64 {
+		return ""
+	}
+	best, bestD := "", 0
+	for _, s := range settings {
+		for _, spelling := range []string{s.key, s.flag, s.key[strings.LastIndex(s.key, ".")+1:]} {
+			c := []rune(foldKey(spelling))
+			d := editDistance(k, c)
+			if d > max(1, len(c)/5) {
+				continue
+			}
+			if best == "" || d < bestD {
+				best, bestD = s.key, d
+			}
+		}
+	}
+	return best
+}
+
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '-', '.', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b []rune) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func (c *config) check() error {
