@@ -16,40 +16,44 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/replace-metadata/replace-metadata/input"
 )
 
 // config is every setting of the tool. Each is a flag, a key in
 // config.yaml and an environment variable; settings below is the one list
 // of them, and the source of the usage text.
 type config struct {
-	Input             string   `yaml:"input"`
-	Format            string   `yaml:"format"`
-	ReportDir         string   `yaml:"report_dir"`
-	RunID             string   `yaml:"run_id"`
-	Rate              rateFlag `yaml:"rate"`
-	Workers           workers  `yaml:"workers"`
-	MaxAttempts       int      `yaml:"max_attempts"`
-	Timeout           duration `yaml:"timeout"`
-	Deadline          duration `yaml:"deadline"`
-	Grace             duration `yaml:"grace_period"`
-	Breaker           int      `yaml:"circuit_breaker"`
-	RejectDuplicates  bool     `yaml:"reject_duplicates"`
-	DryRun            bool     `yaml:"dry_run"`
-	Force             bool     `yaml:"force"`
-	Yes               bool     `yaml:"yes"`
-	Sandbox           bool     `yaml:"sandbox"`
-	APIURL            string   `yaml:"api_url"`
-	SecretKeyFile     string   `yaml:"secret_key_file"`
-	AllowInsecureHTTP bool     `yaml:"allow_insecure_http"`
-	LogLevel          string   `yaml:"log_level"`
-	LogFormat         string   `yaml:"log_format"`
-	Progress          duration `yaml:"progress_interval"`
-	NoRead            bool     `yaml:"no_read"`
-	WriteUnchanged    bool     `yaml:"write_unchanged"`
-	MaxRemovedKeys    limit    `yaml:"max_removed_keys"`
-	ShardIndex        int      `yaml:"shard_index"`
-	ShardCount        int      `yaml:"shard_count"`
-	Metrics           metrics  `yaml:"metrics"`
+	Input             string    `yaml:"input"`
+	Format            string    `yaml:"format"`
+	CSVDelimiter      delimiter `yaml:"csv_delimiter"`
+	IgnoreColumns     columns   `yaml:"ignore_columns"`
+	ReportDir         string    `yaml:"report_dir"`
+	RunID             string    `yaml:"run_id"`
+	Rate              rateFlag  `yaml:"rate"`
+	Workers           workers   `yaml:"workers"`
+	MaxAttempts       int       `yaml:"max_attempts"`
+	Timeout           duration  `yaml:"timeout"`
+	Deadline          duration  `yaml:"deadline"`
+	Grace             duration  `yaml:"grace_period"`
+	Breaker           int       `yaml:"circuit_breaker"`
+	RejectDuplicates  bool      `yaml:"reject_duplicates"`
+	DryRun            bool      `yaml:"dry_run"`
+	Force             bool      `yaml:"force"`
+	Yes               bool      `yaml:"yes"`
+	Sandbox           bool      `yaml:"sandbox"`
+	APIURL            string    `yaml:"api_url"`
+	SecretKeyFile     string    `yaml:"secret_key_file"`
+	AllowInsecureHTTP bool      `yaml:"allow_insecure_http"`
+	LogLevel          string    `yaml:"log_level"`
+	LogFormat         string    `yaml:"log_format"`
+	Progress          duration  `yaml:"progress_interval"`
+	NoRead            bool      `yaml:"no_read"`
+	WriteUnchanged    bool      `yaml:"write_unchanged"`
+	MaxRemovedKeys    limit     `yaml:"max_removed_keys"`
+	ShardIndex        int       `yaml:"shard_index"`
+	ShardCount        int       `yaml:"shard_count"`
+	Metrics           metrics   `yaml:"metrics"`
 }
 
 type metrics struct {
@@ -93,6 +97,10 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Input) }},
 	{flag: "format", key: "format", usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Format) }},
+	{flag: "csv-delimiter", key: "csv_delimiter", usage: "CSV cell delimiter: , ; or tab, or auto to tell it from the header line",
+		value: func(c *config) flag.Value { return &c.CSVDelimiter }},
+	{flag: "ignore-columns", key: "ignore_columns", usage: "comma-separated CSV columns and NDJSON keys to skip, such as email,name kept for people",
+		value: func(c *config) flag.Value { return &c.IgnoreColumns }},
 	{flag: "report-dir", key: "report_dir", usage: "folder that holds the run folders",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
 	{flag: "run-id", key: "run_id", usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
@@ -356,6 +364,11 @@ func editDistance(a, b []rune) int {
 	return prev[len(b)]
 }
 
+// inputOptions are the settings the input readers take.
+func (c *config) inputOptions() input.Options {
+	return input.Options{Delimiter: rune(c.CSVDelimiter), Ignore: c.IgnoreColumns}
+}
+
 func (c *config) check() error {
 	switch {
 	case c.MaxAttempts < 1:
@@ -370,6 +383,9 @@ func (c *config) check() error {
 		return usagef("shard_count must be at least 1")
 	case c.ShardIndex < 0 || c.ShardIndex >= c.ShardCount:
 		return usagef("shard_index %d is not in 0..%d", c.ShardIndex, c.ShardCount-1)
+	}
+	if err := c.inputOptions().Check(); err != nil {
+		return usagef("ignore_columns: %v", err)
 	}
 	switch c.LogFormat {
 	case "json", "console", "auto":
@@ -516,3 +532,63 @@ func (w *workers) Set(v string) error {
 	return nil
 }
 func (w *workers) UnmarshalYAML(n *yaml.Node) error { return w.Set(n.Value) }
+
+// delimiter is a CSV cell delimiter; 0 means auto: told from the header.
+type delimiter rune
+
+func (d *delimiter) String() string {
+	switch *d {
+	case 0:
+		return "auto"
+	case '\t':
+		return "tab"
+	}
+	return string(rune(*d))
+}
+func (d *delimiter) Set(v string) error {
+	if v != "\t" {
+		v = strings.ToLower(strings.TrimSpace(v))
+	}
+	switch v {
+	case "", "auto":
+		*d = 0
+	case ",", "comma":
+		*d = ','
+	case ";", "semicolon":
+		*d = ';'
+	case "tab", "\t", `\t`:
+		*d = '\t'
+	default:
+		return fmt.Errorf("want , ; or tab (or auto)")
+	}
+	return nil
+}
+func (d *delimiter) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// columns is a list of column names, written comma-separated (in YAML,
+// a list too).
+type columns []string
+
+func (c *columns) String() string { return strings.Join(*c, ",") }
+func (c *columns) Set(v string) error {
+	*c = nil
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*c = append(*c, name)
+		}
+	}
+	return nil
+}
+func (c *columns) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return c.Set(n.Value)
+	}
+	*c = nil
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: want a column name", item.Line)
+		}
+		*c = append(*c, item.Value)
+	}
+	return nil
+}
