@@ -122,6 +122,7 @@ func TestPeekDelimiter(t *testing.T) {
 		{"user_id;public_metadata", ';'}, // no line break: the header is all there is
 		{"user_id;public_metadata\r\nuser_1,x,y,z;{}\n", ';'},
 		{"\xEF\xBB\xBFuser_id;public_metadata\n", ';'},
+		{"\xEF\xBB\xBF\r\nuser_id;public_metadata\n", ';'}, // the BOM is no header line
 		{"\n\r\n\nuser_id\tunsafe_metadata\n", '\t'},
 		{"User ID;Public Metadata\n", ';'},         // names near the tool's
 		{"userId\tpublicMetadata\n", '\t'},         // and so are these
