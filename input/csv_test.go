@@ -110,16 +110,33 @@ func TestCSVHeader(t *testing.T) {
 	tests := []struct {
 		name, data, reason string
 	}{
-		{"unknown column", "user_id,public_metdata\nuser_1,{}\n", `unknown column "public_metdata"`},
-		{"no user_id", "public_metadata\n{}\n", "no user_id column"},
+		{"unknown column", "user_id,public_metdata\nuser_1,{}\n", `unknown column "public_metdata" in CSV header; did you mean public_metadata?`},
+		{"camel case", "user_id,publicMetadata\nuser_1,{}\n", `unknown column "publicMetadata" in CSV header; did you mean public_metadata?`},
+		{"words", "user_id;public metadata\nuser_1;{}\n", `unknown column "public metadata" in CSV header; did you mean public_metadata?`},
+		{"spreadsheet title", "User ID;public_metadata\nuser_1;{}\n", `unknown column "User ID" in CSV header; did you mean user_id?`},
+		{"several unknown", "User ID;publicMetadata;email\n", `unknown columns "User ID" (did you mean user_id?), "publicMetadata" (did you mean public_metadata?) and "email" in CSV header (want user_id, external_id or email_address, and any of public_metadata, private_metadata, unsafe_metadata); ` +
+			`a column kept for people can be skipped with --ignore-columns email`},
+		{"unknown, nothing near", "user_id,public_metadata,notes\n", `unknown column "notes" in CSV header (want user_id, external_id or email_address, and any of public_metadata, private_metadata, unsafe_metadata); a column kept for people can be skipped with --ignore-columns notes`},
+		{"a name --ignore-columns cannot take", "user_id,public_metadata,\"a,b\"\n", `unknown column "a,b" in CSV header (want user_id, external_id or email_address, and any of public_metadata, private_metadata, unsafe_metadata)`},
+		{"delimiter of another file", "user_id;public_metadata\nuser_1;{}\n", `unknown column "user_id;public_metadata" in CSV header`}, // with --csv-delimiter ,
+		{"no user_id", "public_metadata\n{}\n", "CSV header has no user_id, external_id or email_address column to name each row's user"},
+		{"only empty names", ",,\n", "no user_id, external_id or email_address column"},
 		{"only user_id", "user_id\nuser_1\n", "no metadata column"},
+		{"only external_id", "external_id\nx\n", "no metadata column"},
+		{"user_id and email_address", "user_id,email_address,public_metadata\n", "CSV header names users by both user_id and email_address: a file uses one kind of key"},
+		{"all three keys", "email_address;external_id;user_id;public_metadata\n", "names users by both user_id and external_id and email_address"},
 		{"duplicate column", "user_id,public_metadata,public_metadata\nuser_1,{},{}\n", "appears twice"},
+		{"duplicate key column", "external_id,public_metadata,external_id\n", `column "external_id" appears twice`},
 		{"bad quoting", "user_id,\"public_metadata\n", "bad CSV header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := NewCSV(strings.NewReader(tt.data), "in.csv")
+			var o Options
+			if strings.HasPrefix(tt.name, "delimiter of another") {
+				o.Delimiter = ','
+			}
+			_, err := NewCSV(strings.NewReader(tt.data), "in.csv", o)
 			var he *HeaderError
 			if !errors.As(err, &he) {
 				t.Fatalf("got %v, want a HeaderError", err)
@@ -175,7 +192,7 @@ func TestCSVLines(t *testing.T) {
 func TestCSVHeaderBytes(t *testing.T) {
 	t.Parallel()
 	for _, data := range []string{"\xEF\xBB\xBFuser_id,public_metadata\r\nuser_1,{}\r\n", "user_id,public_metadata"} {
-		r, err := NewCSV(strings.NewReader(data), "in.csv")
+		r, err := NewCSV(strings.NewReader(data), "in.csv", Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

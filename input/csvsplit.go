@@ -3,8 +3,8 @@ package input
 import "bytes"
 
 // CSVSplitter finds where CSV records end in a stream of bytes, exactly
-// where encoding/csv's Reader (default settings, as CSVReader uses it)
-// ends them: at the line break that ends a record's last line, or at the
+// where encoding/csv's Reader (as CSVReader sets it up, with Comma the
+// same) ends them: at the line break that ends a record's last line, or at the
 // end of the input. A quoted field may hold line breaks and doubled
 // quotes; CRLF is a line break; an empty line ("\n" or "\r\n") between
 // records is skipped and is no record, while a line of spaces is one. A
@@ -16,8 +16,15 @@ import "bytes"
 // the records of a large file as it streams past. It knows nothing of a
 // byte order mark: drop one first, as CSVReader does.
 //
-// The zero value is ready to use, at the start of an input.
+// The zero value is ready to use, at the start of an input whose cells
+// are separated by commas.
 type CSVSplitter struct {
+	// Comma is the cell delimiter, one of those Options take (',', ';',
+	// tab); 0 is ','. A quote opens a quoted field only at the start of a
+	// record or after a delimiter, so records end elsewhere when it is
+	// wrong: take it from the file (PeekDelimiter), as its reader did.
+	Comma rune
+
 	state csvState
 }
 
@@ -28,7 +35,7 @@ type csvState uint8
 const (
 	csvLineStart   csvState = iota // between records: a line break here is an empty line
 	csvLineStartCR                 // a CR at csvLineStart: an empty line if LF or the end follows
-	csvField                       // at the start of a field after a comma
+	csvField                       // at the start of a field after a delimiter
 	csvUnquoted                    // in an unquoted field
 	csvQuoted                      // in a quoted field
 	csvQuote                       // at a quote in a quoted field: it closes the field or doubles
@@ -43,6 +50,10 @@ const (
 // them to the next call. A record's bytes run from the end of the one
 // before it, empty lines between them included.
 func (s *CSVSplitter) Split(p []byte) int {
+	comma := byte(',')
+	if s.Comma != 0 {
+		comma = byte(s.Comma)
+	}
 	st := s.state
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -93,7 +104,7 @@ func (s *CSVSplitter) Split(p []byte) int {
 		case c == '\n':
 			s.state = csvLineStart
 			return i + 1
-		case c == ',':
+		case c == comma:
 			st = csvField
 		case c == '"' && st == csvUnquoted:
 			st = csvBad // a bare quote

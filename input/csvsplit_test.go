@@ -16,6 +16,7 @@ var splitCases = []struct {
 	in       string
 	ends     []int
 	rejected bool // encoding/csv reports a syntax error
+	comma    rune // 0 is ','
 }{
 	{name: "empty", in: ""},
 	{name: "one record", in: "a,b\n", ends: []int{4}},
@@ -46,6 +47,13 @@ var splitCases = []struct {
 	{name: "stray CR after a closing quote", in: "\"a\"\rb\nc\n", ends: []int{6, 8}, rejected: true},
 	{name: "two CRs after a closing quote", in: "\"a\"\r\r\nc\n", ends: []int{6, 8}, rejected: true},
 	{name: "unterminated quote", in: "a\n\"b\nc\n", ends: []int{2, 7}, rejected: true},
+
+	// Other delimiters: a quote opens a field only after the file's own.
+	{name: "semicolon: quoted line break", in: "a;\"x\ny\"\nb\n", ends: []int{8, 10}, comma: ';'},
+	{name: "semicolon: comma is text", in: "a,\"x\ny\"\nb\n", ends: []int{5, 8, 10}, rejected: true, comma: ';'},
+	{name: "semicolon: after a closing quote", in: "\"a\";\"b\"\n\"c\",d\n", ends: []int{8, 14}, rejected: true, comma: ';'},
+	{name: "tab: quoted JSON", in: "user_1\t\"{\"\"a\"\":1,\n\"\"b\"\":2}\"\n", ends: []int{28}, comma: '\t'},
+	{name: "tab: a comma does not open a field", in: "a\t,\"b\nc\n", ends: []int{6, 8}, rejected: true, comma: '\t'},
 }
 
 func TestCSVSplitter(t *testing.T) {
@@ -55,11 +63,11 @@ func TestCSVSplitter(t *testing.T) {
 			t.Parallel()
 			data := []byte(c.in)
 			for _, chunk := range []int{len(data) + 1, 1, 2} {
-				if got := splitEnds(data, chunk); !slices.Equal(got, c.ends) {
+				if got := splitEnds(data, chunk, c.comma); !slices.Equal(got, c.ends) {
 					t.Errorf("%q in pieces of %d: records end at %v, want %v", c.in, chunk, got, c.ends)
 				}
 			}
-			ends, rejected := csvEnds(data)
+			ends, rejected := csvEnds(data, c.comma)
 			if !slices.Equal(ends, c.ends) || rejected != c.rejected {
 				t.Errorf("%q: encoding/csv ends records at %v (rejected: %v), the case says %v (%v)", c.in, ends, rejected, c.ends, c.rejected)
 			}
@@ -67,9 +75,9 @@ func TestCSVSplitter(t *testing.T) {
 	}
 }
 
-// FuzzCSVSplitter holds CSVSplitter to encoding/csv: on every input, the
-// records end where encoding/csv's InputOffset says they do, however the
-// input is cut into pieces. That includes the input encoding/csv rejects,
+// FuzzCSVSplitter holds CSVSplitter to encoding/csv: on every input and
+// with every delimiter, the records end where encoding/csv's InputOffset
+// says they do, however the input is cut into pieces. That includes the input encoding/csv rejects,
 // where it resumes at the next line: matching that keeps a row count the
 // same as the rows CSVReader numbers.
 func FuzzCSVSplitter(f *testing.F) {
@@ -77,11 +85,13 @@ func FuzzCSVSplitter(f *testing.F) {
 		f.Add([]byte(c.in))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		want, rejected := csvEnds(data)
-		for _, chunk := range []int{len(data) + 1, 1, 3} {
-			got := splitEnds(data, chunk)
-			if !slices.Equal(got, want) {
-				t.Fatalf("%q in pieces of %d: records end at %v, encoding/csv says %v (rejected: %v)", data, chunk, got, want, rejected)
+		for _, comma := range []rune{',', ';', '\t'} {
+			want, rejected := csvEnds(data, comma)
+			for _, chunk := range []int{len(data) + 1, 1, 3} {
+				got := splitEnds(data, chunk, comma)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%q split at %q in pieces of %d: records end at %v, encoding/csv says %v (rejected: %v)", data, comma, chunk, got, want, rejected)
+				}
 			}
 		}
 	})
@@ -90,9 +100,12 @@ func FuzzCSVSplitter(f *testing.F) {
 // csvEnds returns where encoding/csv, set up as CSVReader sets it up, ends
 // each record of data, and whether it rejected one. A record with the
 // wrong number of fields is not rejected: it was read whole.
-func csvEnds(data []byte) (ends []int, rejected bool) {
+func csvEnds(data []byte, comma rune) (ends []int, rejected bool) {
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.ReuseRecord = true
+	if comma != 0 {
+		cr.Comma = comma
+	}
 	for {
 		_, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -107,8 +120,8 @@ func csvEnds(data []byte) (ends []int, rejected bool) {
 
 // splitEnds returns where a CSVSplitter ends each record of data, given
 // the input in pieces of at most chunk bytes.
-func splitEnds(data []byte, chunk int) []int {
-	var s CSVSplitter
+func splitEnds(data []byte, chunk int, comma rune) []int {
+	s := CSVSplitter{Comma: comma}
 	var ends []int
 	for off := 0; off < len(data); {
 		p := data[off:min(off+chunk, len(data))]

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -9,10 +10,12 @@ import (
 	"io"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -34,6 +37,8 @@ type readOutcome struct {
 	header  []byte // Header(r), for CSV
 	openErr error  // the error of Open (a CSV header error)
 	readErr error  // a non-EOF error of Next
+	kind    KeyKind
+	comma   rune // Delimiter(r)
 }
 
 // readBounded opens and drains a Reader. A reader that yields more rows
@@ -55,13 +60,14 @@ func readBounded(t *testing.T, size int, open func() (Reader, error)) readOutcom
 		out.openErr = err
 		return out
 	}
-	out.header = Header(r)
+	out.header, out.comma = Header(r), Delimiter(r)
 	for {
 		row, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			if _, err := r.Next(); !errors.Is(err, io.EOF) {
 				t.Fatalf("Next after io.EOF returned %v, want io.EOF again", err)
 			}
+			out.kind = r.KeyKind()
 			return out
 		}
 		if err != nil {
@@ -98,16 +104,46 @@ var knownCodes = map[string]bool{
 	CodeInvalidJSON: true, CodeNotObject: true, CodeUnknownField: true, CodeDuplicateKey: true,
 	CodeMissingUserID: true, CodeInvalidUserID: true, CodeMetadataType: true, CodeNoMetadata: true,
 	CodeLineTooLong: true, CodeCSVSyntax: true, CodeFieldCount: true, CodeInvalidUTF8: true,
+	CodeInvalidExternalID: true, CodeInvalidEmail: true, CodeMixedKeys: true,
+}
+
+// fuzzOptions are the options both fuzz targets read with: a column or
+// key "note" is kept for people.
+var fuzzOptions = Options{Ignore: []string{"note"}}
+
+// keyNames are the fields that name a user, by kind.
+var keyNames = map[string]KeyKind{"user_id": UserID, "external_id": ExternalID, "email_address": Email}
+
+// oracleKey is Key.Check's rule, written again: reports whether v is a
+// well-formed key of kind k.
+func oracleKey(k KeyKind, v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
+	control := strings.ContainsFunc(v, unicode.IsControl)
+	switch k {
+	case UserID:
+		return oracleUserID.MatchString(v)
+	case ExternalID:
+		return v != "" && !control && strings.TrimSpace(v) == v && !strings.HasPrefix(v, "+") && !strings.HasPrefix(v, "-")
+	case Email:
+		parts := strings.Split(v, "@")
+		return len(parts) == 2 && parts[0] != "" && parts[1] != "" && !control && !strings.ContainsFunc(v, unicode.IsSpace)
+	}
+	return false
 }
 
 // checkValidRow holds for every valid row of either format.
 func checkValidRow(t *testing.T, r Row) {
 	t.Helper()
-	if e := CheckUserID(r.UserID); e != nil {
-		t.Fatalf("row %d valid with user id %q: %v", r.N, r.UserID, e)
+	if e := r.Key.Check(); e != nil {
+		t.Fatalf("row %d valid with key %+v: %v", r.N, r.Key, e)
 	}
-	if !oracleUserID.MatchString(r.UserID) {
-		t.Fatalf("row %d valid with user id %q", r.N, r.UserID)
+	if !oracleKey(r.Key.Kind, r.Key.Value) {
+		t.Fatalf("row %d valid with key %+v", r.N, r.Key)
+	}
+	if (r.Key.Kind == UserID) != (r.UserID != "") || r.Key.Kind == UserID && r.UserID != r.Key.Value {
+		t.Fatalf("row %d: UserID %q with key %+v", r.N, r.UserID, r.Key)
 	}
 	if r.Fields() == 0 {
 		t.Fatalf("row %d valid with no metadata field", r.N)
@@ -138,9 +174,11 @@ var surrogateEscape = regexp.MustCompile(`\\u[dD][89a-fA-F][0-9a-fA-F]{2}`)
 
 // jsonJudgement is what encoding/json says of a JSON text.
 type jsonJudgement struct {
-	valid  bool // valid JSON and valid UTF-8
-	dup    bool // an object with the same key twice, at any depth
-	unsure bool // the readers are stricter than encoding/json here
+	valid     bool     // valid JSON and valid UTF-8
+	dup       bool     // an object with the same key twice, at any depth
+	nestedDup bool     // the same, below the top level
+	top       []string // the keys of a top-level object, in order, repeats kept
+	unsure    bool     // the readers are stricter than encoding/json here
 }
 
 func judgeJSON(b []byte) jsonJudgement {
@@ -190,6 +228,10 @@ func judgeJSON(b []byte) jsonJudgement {
 					k := v.(string)
 					if stack[top].keys[k] {
 						j.dup = true
+						j.nestedDup = j.nestedDup || top > 0
+					}
+					if top == 0 {
+						j.top = append(j.top, k)
 					}
 					stack[top].keys[k] = true
 					stack[top].expectKey = false
@@ -212,7 +254,7 @@ const (
 
 // oracleRow is what the oracle expects of a valid row.
 type oracleRow struct {
-	userID string
+	key    Key
 	fields [3][]byte // public, private, unsafe; nil absent
 }
 
@@ -220,50 +262,63 @@ func (o *oracleRow) none() bool {
 	return o.fields[0] == nil && o.fields[1] == nil && o.fields[2] == nil
 }
 
-// judgeNDJSONLine judges one NDJSON line with encoding/json.
-func judgeNDJSONLine(line []byte) (verdict, oracleRow) {
-	var o oracleRow
+// judgeNDJSONLine judges one NDJSON line with encoding/json, in a file
+// whose kind of key is file (0: none yet). named is the kind of key the
+// line names, if it reads as an object with one kind (valid or not);
+// sure is false when the oracle cannot tell whether the reader reads it.
+func judgeNDJSONLine(line []byte, file KeyKind) (v verdict, o oracleRow, named KeyKind, sure bool) {
 	j := judgeJSON(line)
 	switch {
-	case !j.valid || j.dup:
-		return invalid, o
+	case !j.valid || j.nestedDup:
+		return invalid, o, 0, true
 	case j.unsure:
-		return unsure, o
+		return unsure, o, 0, false
 	}
 	if b := bytes.TrimLeft(line, " \t\r\n"); b[0] != '{' {
-		return invalid, o
+		return invalid, o, 0, true
+	}
+	kinds := map[KeyKind]bool{}
+	for _, k := range j.top {
+		if kind, ok := keyNames[k]; ok {
+			kinds[kind] = true
+			named = kind
+		}
+	}
+	if len(kinds) != 1 {
+		named = 0
+	}
+	if j.dup || len(kinds) != 1 || file != 0 && named != file {
+		return invalid, o, named, true
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(line, &m); err != nil {
-		return unsure, o
+		return unsure, o, named, false
 	}
 	// In a fixed order: ranging over m would make the coverage the fuzzer
 	// steers by differ from run to run.
-	known := 0
-	for slot, name := range fieldNames {
-		v, ok := m[name]
-		if !ok {
-			continue
-		}
-		known++
-		if slot == 0 {
-			if v[0] != '"' || json.Unmarshal(v, &o.userID) != nil || !oracleUserID.MatchString(o.userID) {
-				return invalid, o
+	for _, k := range j.top {
+		val := m[k]
+		slot := fieldSlot([]byte(k))
+		switch {
+		case slot < 0 && fuzzOptions.ignores(k):
+		case slot < 0:
+			return invalid, o, named, true // an unknown key
+		case slotKind(slot) != 0:
+			var id string
+			if val[0] != '"' || json.Unmarshal(val, &id) != nil || !oracleKey(named, id) {
+				return invalid, o, named, true
 			}
-			continue
+			o.key = Key{named, id}
+		case val[0] != '{' && string(val) != "null":
+			return invalid, o, named, true
+		default:
+			o.fields[slot-1] = val
 		}
-		if v[0] != '{' && string(v) != "null" {
-			return invalid, o
-		}
-		o.fields[slot-1] = v
 	}
-	if known != len(m) {
-		return invalid, o // an unknown key
+	if o.none() {
+		return invalid, o, named, true
 	}
-	if o.userID == "" || o.none() {
-		return invalid, o
-	}
-	return valid, o
+	return valid, o, named, true
 }
 
 // judgeCSVCells judges a CSV record's cells, named by the header.
@@ -272,26 +327,36 @@ func judgeCSVCells(header, rec []string) (verdict, oracleRow) {
 	v := valid
 	for i, h := range header {
 		cell := rec[i]
-		switch slot := fieldSlot([]byte(strings.TrimSpace(h))); slot {
-		case 0:
-			o.userID = cell
-			if !oracleUserID.MatchString(cell) {
+		name := strings.TrimSpace(h)
+		if name == "" {
+			if cell != "" {
+				v = invalid // a value in a column with no name
+			}
+			continue
+		}
+		if fuzzOptions.ignores(name) {
+			continue
+		}
+		if kind, ok := keyNames[name]; ok {
+			o.key = Key{kind, cell}
+			if !oracleKey(kind, cell) {
 				v = invalid
 			}
-		default:
-			if cell == "" {
-				continue
-			}
-			o.fields[slot-1] = []byte(cell)
-			j := judgeJSON([]byte(cell))
-			switch t := strings.TrimSpace(cell); {
-			case !j.valid || j.dup:
-				v = invalid
-			case t[0] != '{' && t != "null":
-				v = invalid
-			case j.unsure && v == valid:
-				v = unsure
-			}
+			continue
+		}
+		slot := fieldSlot([]byte(name))
+		if cell == "" {
+			continue
+		}
+		o.fields[slot-1] = []byte(cell)
+		j := judgeJSON([]byte(cell))
+		switch t := strings.TrimSpace(cell); {
+		case !j.valid || j.dup:
+			v = invalid
+		case t[0] != '{' && t != "null":
+			v = invalid
+		case j.unsure && v == valid:
+			v = unsure
 		}
 	}
 	if o.none() {
@@ -308,7 +373,7 @@ func sameRows(t *testing.T, what string, got, want []Row) {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.N != w.N || g.Line != w.Line || g.UserID != w.UserID || !bytes.Equal(g.Raw, w.Raw) ||
+		if g.N != w.N || g.Line != w.Line || g.UserID != w.UserID || g.Key != w.Key || !bytes.Equal(g.Raw, w.Raw) ||
 			!bytes.Equal(g.Public, w.Public) || !bytes.Equal(g.Private, w.Private) || !bytes.Equal(g.Unsafe, w.Unsafe) ||
 			fmt.Sprint(g.Err) != fmt.Sprint(w.Err) {
 			t.Fatalf("%s: row %d differs:\n got %+v\nwant %+v", what, i+1, g, w)
@@ -344,11 +409,11 @@ func FuzzNDJSON(f *testing.F) {
 func checkNDJSON(t *testing.T, data []byte) {
 	open := func(r io.Reader, limit int) func() (Reader, error) {
 		return func() (Reader, error) {
-			d := NewNDJSON(r, "fuzz.ndjson")
+			d, err := fuzzOptions.Open(r, "fuzz.ndjson", NDJSON)
 			if limit > 0 {
-				d.MaxRowBytes = limit
+				d.(*NDJSONReader).MaxRowBytes = limit
 			}
-			return d, nil
+			return d, err
 		}
 	}
 	out := readBounded(t, len(data), open(bytes.NewReader(data), 0))
@@ -357,9 +422,13 @@ func checkNDJSON(t *testing.T, data []byte) {
 	}
 
 	// Every non-blank line is one row, in order, with its line number
-	// and its exact bytes.
+	// and its exact bytes. The first line the oracle reads as naming one
+	// kind of key sets the file's; after a line it is unsure of, the
+	// file's kind is unknown to it, and so is any row's validity.
 	lines := ndjsonLines(data)
 	k := 0
+	var file KeyKind
+	lost := false
 	for i, l := range lines {
 		if i == 0 {
 			l = bytes.TrimPrefix(l, bom)
@@ -387,14 +456,22 @@ func checkNDJSON(t *testing.T, data []byte) {
 				}
 			}
 		}
-		switch v, o := judgeNDJSONLine(l); {
+		v, o, named, sure := judgeNDJSONLine(l, file)
+		if lost && v == valid {
+			v = unsure
+		}
+		if file == 0 && !lost {
+			file = named
+			lost = !sure
+		}
+		switch {
 		case v == valid && code != "":
 			t.Fatalf("row %d %q invalid (%s: %v), encoding/json finds it valid", r.N, l, code, r.Err)
 		case v == invalid && code == "":
 			t.Fatalf("row %d %q valid, encoding/json finds it invalid", r.N, l)
 		case v == valid:
-			if o.userID != r.UserID {
-				t.Fatalf("row %d user id %q, encoding/json reads %q", r.N, r.UserID, o.userID)
+			if o.key != r.Key {
+				t.Fatalf("row %d key %+v, encoding/json reads %+v", r.N, r.Key, o.key)
 			}
 			for i, f := range [...][]byte{r.Public, r.Private, r.Unsafe} {
 				if !bytes.Equal(f, o.fields[i]) || (f == nil) != (o.fields[i] == nil) {
@@ -406,13 +483,18 @@ func checkNDJSON(t *testing.T, data []byte) {
 	if k != len(out.rows) {
 		t.Fatalf("%d rows from %d non-blank lines", len(out.rows), k)
 	}
+	if !lost && out.kind != file {
+		t.Fatalf("KeyKind %v, the oracle's rows name users by %v", out.kind, file)
+	}
 
 	// The rows do not depend on how the input arrives.
 	one := readBounded(t, len(data), open(iotest.OneByteReader(bytes.NewReader(data)), 0))
 	sameRows(t, "one byte at a time", one.rows, out.rows)
 
 	// A line over MaxRowBytes is an invalid row of its own, blank or
-	// not; the rest read as before.
+	// not; the rest read as before, but that such a line names no user,
+	// so a later one may set the file's kind of key: rows may then differ
+	// in being of the file's kind or not, and in how a missing key is told.
 	const limit = 24
 	small := readBounded(t, len(data), open(bytes.NewReader(data), limit))
 	var want []Row
@@ -435,7 +517,16 @@ func checkNDJSON(t *testing.T, data []byte) {
 	for i := range want {
 		want[i].N = i + 1
 	}
-	sameRows(t, fmt.Sprintf("MaxRowBytes %d", limit), small.rows, want)
+	got := slices.Clone(small.rows)
+	for i := range min(len(got), len(want)) {
+		g, w := got[i].Err, want[i].Err
+		switch {
+		case isCode(g, CodeMixedKeys) || isCode(w, CodeMixedKeys),
+			isCode(g, CodeMissingUserID) && isCode(w, CodeMissingUserID):
+			got[i].Err, want[i].Err = nil, nil
+		}
+	}
+	sameRows(t, fmt.Sprintf("MaxRowBytes %d", limit), got, want)
 
 	// A line longer than the read buffer reads the same: leading spaces
 	// before the object change nothing but Raw. It costs 64 KiB a run,
@@ -480,7 +571,7 @@ func FuzzCSV(f *testing.F) {
 // checkCSV is FuzzCSV's property check of one input.
 func checkCSV(t *testing.T, data []byte) {
 	open := func(r io.Reader) func() (Reader, error) {
-		return func() (Reader, error) { return NewCSV(r, "fuzz.csv") }
+		return func() (Reader, error) { return NewCSV(r, "fuzz.csv", fuzzOptions) }
 	}
 	out := readBounded(t, len(data), open(bytes.NewReader(data)))
 	if out.readErr != nil {
@@ -492,9 +583,16 @@ func checkCSV(t *testing.T, data []byte) {
 	}
 	sameRows(t, "one byte at a time", one.rows, out.rows)
 
-	// The oracle: encoding/csv alone, and encoding/json for the cells.
+	// The oracle: encoding/csv alone, and encoding/json for the cells,
+	// with the delimiter that names the most of the tool's columns.
 	body := bytes.TrimPrefix(data, bom)
+	comma := PeekDelimiter(bufio.NewReader(bytes.NewReader(data)))
+	checkDelimiter(t, body, comma)
+	if out.openErr == nil && out.comma != comma {
+		t.Fatalf("the reader splits at %q, PeekDelimiter says %q", out.comma, comma)
+	}
 	cr := csv.NewReader(bytes.NewReader(body))
+	cr.Comma = comma
 	header, err := cr.Read()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -575,13 +673,14 @@ func checkCSV(t *testing.T, data []byte) {
 			checkValidRow(t, r)
 			// The fields are the cells of the row's own bytes.
 			own := csv.NewReader(bytes.NewReader(append(bytes.Clone(out.header), r.Raw...)))
+			own.Comma = comma
 			recs, err := own.ReadAll()
 			if err != nil || len(recs) != 2 {
 				t.Fatalf("row %d Raw %q does not read as one record: %v", r.N, r.Raw, err)
 			}
 			_, o := judgeCSVCells(recs[0], recs[1])
-			if o.userID != r.UserID {
-				t.Fatalf("row %d user id %q, its bytes hold %q", r.N, r.UserID, o.userID)
+			if o.key != r.Key {
+				t.Fatalf("row %d key %+v, its bytes hold %+v", r.N, r.Key, o.key)
 			}
 			for i, f := range [...][]byte{r.Public, r.Private, r.Unsafe} {
 				if !bytes.Equal(f, o.fields[i]) || (f == nil) != (o.fields[i] == nil) {
@@ -601,23 +700,64 @@ func checkCSV(t *testing.T, data []byte) {
 // oracleHeader says what is wrong with a CSV header, or "".
 func oracleHeader(h []string) string {
 	seen := map[string]bool{}
+	keys, metadata := 0, false
 	for _, name := range h {
 		name = strings.TrimSpace(name)
-		if fieldSlot([]byte(name)) < 0 {
+		switch {
+		case name == "" || fuzzOptions.ignores(name):
+			continue
+		case fieldSlot([]byte(name)) < 0:
 			return "unknown column"
-		}
-		if seen[name] {
+		case seen[name]:
 			return "repeated column"
 		}
 		seen[name] = true
+		if _, ok := keyNames[name]; ok {
+			keys++
+		} else {
+			metadata = true
+		}
 	}
 	switch {
-	case !seen[fieldUserID]:
-		return "no user_id"
-	case len(seen) < 2:
+	case keys == 0:
+		return "no key column"
+	case keys > 1:
+		return "two kinds of key"
+	case !metadata:
 		return "no metadata column"
 	}
 	return ""
+}
+
+// checkDelimiter fails unless comma splits the header line of body (its
+// first line that is not empty) into at least as many of the tool's
+// column names as either other delimiter.
+func checkDelimiter(t *testing.T, body []byte, comma rune) {
+	t.Helper()
+	var line []byte
+	for _, l := range bytes.Split(body, []byte("\n")) {
+		if l = bytes.TrimSuffix(l, []byte("\r")); len(l) > 0 {
+			line = l
+			break
+		}
+	}
+	names := func(c rune) int {
+		cr := csv.NewReader(bytes.NewReader(line))
+		cr.Comma, cr.LazyQuotes, cr.FieldsPerRecord = c, true, -1
+		cells, _ := cr.Read()
+		n := 0
+		for _, cell := range cells {
+			if fieldSlot([]byte(strings.TrimSpace(cell))) >= 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for _, other := range []rune{',', ';', '\t'} {
+		if names(other) > names(comma) {
+			t.Fatalf("header %q: delimiter %q names %d columns, %q names %d", line, comma, names(comma), other, names(other))
+		}
+	}
 }
 
 // TestFuzzOracle pins the fuzz targets' oracle on lines whose verdict is
@@ -635,16 +775,48 @@ func TestFuzzOracle(t *testing.T) {
 		`{"user_id":"user_1","public_metadata":{"a":{"x":1},"b":{"x":2}}}`:         valid,
 		`{"user_id":"user_1","public_metadata":[]}`:                                invalid,
 		`{"user_id":"user_1","public_metdata":{}}`:                                 invalid,
-		`{"user_id":"user_1"}`:                                          invalid,
-		`{"user_id":" user_1","public_metadata":{}}`:                    invalid,
-		`{"user_id":"user_1/..","public_metadata":{}}`:                  invalid,
-		`{"public_metadata":{}}`:                                        invalid,
-		`{"user_id":"user_1","public_metadata":{}} x`:                   invalid,
-		"{\"user_id\":\"user_1\",\"public_metadata\":{\"a\":\"\xff\"}}": invalid,
-		`{"user_id":"user_1","public_metadata":{"a":"\ud800"}}`:         unsure,
+		`{"user_id":"user_1"}`:                                            invalid,
+		`{"user_id":" user_1","public_metadata":{}}`:                      invalid,
+		`{"user_id":"user_1/..","public_metadata":{}}`:                    invalid,
+		`{"public_metadata":{}}`:                                          invalid,
+		`{"user_id":"user_1","public_metadata":{}} x`:                     invalid,
+		"{\"user_id\":\"user_1\",\"public_metadata\":{\"a\":\"\xff\"}}":   invalid,
+		`{"user_id":"user_1","public_metadata":{"a":"\ud800"}}`:           unsure,
+		`{"external_id":"crm-1","public_metadata":{}}`:                    valid,
+		`{"external_id":"+crm-1","public_metadata":{}}`:                   invalid,
+		`{"external_id":"crm\u00001","public_metadata":{}}`:               invalid,
+		`{"external_id":" crm","public_metadata":{}}`:                     invalid,
+		`{"email_address":"a@b.c","public_metadata":{}}`:                  valid,
+		`{"email_address":"a@b@c","public_metadata":{}}`:                  invalid,
+		`{"email_address":"a b@c","public_metadata":{}}`:                  invalid,
+		`{"email_address":"a@b","user_id":"user_1","public_metadata":{}}`: invalid,
+		`{"user_id":"user_1","note":{"x":[1]},"public_metadata":{}}`:      valid,
+		`{"user_id":"user_1","note":1,"note":2,"public_metadata":{}}`:     invalid,
 	} {
-		if got, _ := judgeNDJSONLine([]byte(line)); got != want {
+		if got, _, _, _ := judgeNDJSONLine([]byte(line), 0); got != want {
 			t.Errorf("oracle says %d for %s, want %d", got, line, want)
+		}
+	}
+	// In a file that names users by user_id.
+	for line, want := range map[string]verdict{
+		`{"user_id":"user_1","public_metadata":{}}`:      valid,
+		`{"external_id":"crm-1","public_metadata":{}}`:   invalid,
+		`{"email_address":"a@b.c","public_metadata":{}}`: invalid,
+	} {
+		if got, _, _, _ := judgeNDJSONLine([]byte(line), UserID); got != want {
+			t.Errorf("oracle says %d for %s in a user_id file, want %d", got, line, want)
+		}
+	}
+	for line, want := range map[string]KeyKind{
+		`{"external_id":"+crm-1","public_metadata":[]}`:               ExternalID, // valid or not, it names one kind
+		`{"user_id":"user_1","user_id":"user_2"}`:                     UserID,
+		`{"external_id":1,"user_id":"user_1"}`:                        0, // two kinds
+		`{"public_metadata":{}}`:                                      0,
+		`{"email_address":"a","public_metadata":{"a":{"b":1,"b":2}}}`: 0, // the reader cannot read it
+		`{"email_address":"a","public_metadata":{}} x`:                0,
+	} {
+		if _, _, named, _ := judgeNDJSONLine([]byte(line), 0); named != want {
+			t.Errorf("oracle says %s names users by %v, want %v", line, named, want)
 		}
 	}
 	h := []string{"user_id", " public_metadata "}
@@ -661,6 +833,34 @@ func TestFuzzOracle(t *testing.T) {
 	} {
 		if got, _ := judgeCSVCells(h, c.rec); got != c.want {
 			t.Errorf("oracle says %d for %q, want %d", got, c.rec, c.want)
+		}
+	}
+	h = []string{"email_address", "note", "public_metadata", ""}
+	for _, c := range []struct {
+		rec  []string
+		want verdict
+	}{
+		{[]string{"a@b.c", "for people", `{}`, ""}, valid},
+		{[]string{"a@b.c", "", `{}`, "x"}, invalid},
+		{[]string{"a.b.c", "", `{}`, ""}, invalid},
+		{[]string{"", "", `{}`, ""}, invalid},
+	} {
+		if got, _ := judgeCSVCells(h, c.rec); got != c.want {
+			t.Errorf("oracle says %d for %q, want %d", got, c.rec, c.want)
+		}
+	}
+	for _, c := range []struct {
+		h    []string
+		want string
+	}{
+		{[]string{"user_id", "public_metadata", "", " "}, ""},
+		{[]string{"note", "external_id", "unsafe_metadata", "note"}, ""},
+		{[]string{"user_id", "email_address", "public_metadata"}, "two kinds of key"},
+		{[]string{"", "public_metadata"}, "no key column"},
+		{[]string{"user_id", "Public Metadata"}, "unknown column"},
+	} {
+		if got := oracleHeader(c.h); got != c.want {
+			t.Errorf("oracle says %q for the header %q, want %q", got, c.h, c.want)
 		}
 	}
 }

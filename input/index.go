@@ -1,13 +1,16 @@
 package input
 
-import "hash/maphash"
+import (
+	"errors"
+	"hash/maphash"
+)
 
-// Index remembers the user ids seen so far, to tell a user's later rows
-// from its first. It is the one thing in the pipeline that grows with the
+// Index remembers the users seen so far, by key (see Key.Canonical), to
+// tell a user's later rows from its first. It is the one thing in the pipeline that grows with the
 // input, so it is kept small and out of the garbage collector's way:
 //
-//   - a user is a 64-bit hash of its id, not the id: 8 bytes a slot. Two
-//     ids sharing a hash (odds about 1 in 30 million at a million users)
+//   - a user is a 64-bit hash of its key, not the key: 8 bytes a slot. Two
+//     keys sharing a hash (odds about 1 in 30 million at a million users)
 //     would make the later one count as a duplicate;
 //   - the slots are split into 256 open-addressing tables by the hash's top
 //     byte, each grown (doubled) on its own at three quarters full, so a
@@ -98,15 +101,33 @@ func (s *indexShard) grow() {
 }
 
 // Check notes row's user and reports whether the user appeared on an
-// earlier row. With reject set, such a row becomes invalid. Rows without a
-// well-formed user id are not counted.
+// earlier row: one with the same key, an email address compared without
+// regard to case. With reject set, such a row becomes invalid. Rows
+// without a well-formed key are not counted.
+//
+// A file names its users by one kind of key, so keys of different kinds
+// never meet here; a user named by two of its email addresses is two
+// users until the addresses are resolved.
 func (x *Index) Check(row *Row, reject bool) (repeat bool) {
-	if CheckUserID(row.UserID) != nil {
-		return false
+	if row.Key.Check() != nil || isCode(row.Err, CodeMixedKeys) {
+		return false // no user, or not one of the file's kind
 	}
-	repeat = x.Add(row.UserID)
+	repeat = x.Add(row.Key.Canonical())
 	if repeat && reject && row.Err == nil {
-		row.Err = rowErr(CodeDuplicateUser, "user_id %s already appeared on an earlier row (duplicates are rejected)", row.UserID)
+		v, note := row.Key.Value, ""
+		switch row.Key.Kind {
+		case ExternalID:
+			v = quote(v) // a user id is letters and digits; the others may hold anything
+		case Email:
+			v, note = quote(v), "; addresses are compared without regard to case"
+		}
+		row.Err = rowErr(CodeDuplicateUser, "%s %s already appeared on an earlier row (duplicates are rejected%s)", row.Key.Kind, v, note)
 	}
 	return repeat
+}
+
+// isCode reports whether err is a *RowError with the given code.
+func isCode(err error, code string) bool {
+	var re *RowError
+	return errors.As(err, &re) && re.Code == code
 }

@@ -1,7 +1,8 @@
 // Package input reads the rows of a replace-metadata job from CSV or NDJSON,
-// one at a time, and judges each: a valid row carries a user id and the exact
-// JSON bytes of each metadata field it sets; an invalid row carries the
-// reason, and is never sent.
+// one at a time, and judges each: a valid row carries the key that names
+// its user (a Clerk user id, an external id or an email address, the same
+// kind throughout a file) and the exact JSON bytes of each metadata field
+// it sets; an invalid row carries the reason, and is never sent.
 //
 // Absent, null and {} are kept apart all the way: a field the row does not
 // set is a nil slice, a JSON null is the four bytes "null", and {} is "{}".
@@ -24,8 +25,12 @@ type Row struct {
 	N int
 	// Line is the 1-based physical line where the row starts.
 	Line int
-	// UserID is the row's user id, as written. It is set on invalid rows
-	// when the row had a string user_id, even a malformed one.
+	// Key names the row's user: the kind of key and its value, as
+	// written. It is set on invalid rows when the row had a string key,
+	// even a malformed one; Kind is also set when the key was not a string.
+	Key Key
+	// UserID is the row's Clerk user id when its key is a user_id (then
+	// it is Key.Value), else "".
 	UserID string
 	// Public, Private and Unsafe hold each metadata field's JSON exactly as
 	// given; nil means the row leaves that field untouched.
@@ -63,6 +68,15 @@ const (
 	CodeFieldCount    = "csv_field_count"
 	CodeDuplicateUser = "duplicate_user"
 	CodeInvalidUTF8   = "invalid_utf8"
+	// CodeInvalidExternalID: the external_id is empty, has a control
+	// character or surrounding space, or begins with + or -.
+	CodeInvalidExternalID = "invalid_external_id"
+	// CodeInvalidEmail: the email_address is not one @ with text on both
+	// sides, or has a space or a control character.
+	CodeInvalidEmail = "invalid_email_address"
+	// CodeMixedKeys: the row names its user by two kinds of key, or by
+	// another kind than the file's.
+	CodeMixedKeys = "mixed_user_keys"
 )
 
 // RowError says why a row is invalid.
@@ -124,17 +138,73 @@ func FormatOf(path string) (Format, error) {
 // the last row; any other error is a failure to read the input itself.
 type Reader interface {
 	Next() (Row, error)
+	// KeyKind is the kind of key the input names its users by, once
+	// known: for CSV from the header, for NDJSON from the first row that
+	// names its user by one kind of key (valid or not). Before, it is 0.
+	KeyKind() KeyKind
 }
 
-// Open returns a Reader for r in the given format. name is the file name
-// used in messages. For CSV it reads and checks the header first and
-// returns a *HeaderError if it is unusable.
+// Options are how an input is read beyond its format. The zero Options
+// detect the CSV delimiter and skip nothing.
+type Options struct {
+	// Delimiter separates CSV cells: ',', ';' or '\t'. 0 detects it from
+	// the header line (see PeekDelimiter).
+	Delimiter rune
+	// Ignore names CSV columns and NDJSON keys that rows may have and the
+	// reader skips: columns a file keeps for people (email, name). They
+	// cannot be the tool's own fields.
+	Ignore []string
+}
+
+// Check reports options no reader can use.
+func (o Options) Check() error {
+	switch o.Delimiter {
+	case 0, ',', ';', '\t':
+	default:
+		return fmt.Errorf("CSV delimiter %q: want ',', ';' or tab", o.Delimiter)
+	}
+	for _, name := range o.Ignore {
+		switch {
+		case strings.TrimSpace(name) == "":
+			return fmt.Errorf("an empty name in the columns to ignore")
+		case fieldSlot([]byte(strings.TrimSpace(name))) >= 0:
+			return fmt.Errorf("cannot ignore %s: it is one of the fields the tool reads", quote(name))
+		}
+	}
+	return nil
+}
+
+// ignores reports whether name (a CSV column, spaces around it dropped,
+// or an NDJSON key) is one the options skip.
+func (o Options) ignores(name string) bool {
+	for _, n := range o.Ignore {
+		if strings.TrimSpace(n) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Open returns a Reader for r in the given format, with the default
+// Options. name is the file name used in messages. For CSV it reads and
+// checks the header first and returns a *HeaderError if it is unusable.
 func Open(r io.Reader, name string, f Format) (Reader, error) {
+	return Options{}.Open(r, name, f)
+}
+
+// Open returns a Reader for r in the given format that reads it with the
+// options o, as the package-level Open does with the defaults.
+func (o Options) Open(r io.Reader, name string, f Format) (Reader, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
 	switch f {
 	case CSV:
-		return NewCSV(r, name)
+		return NewCSV(r, name, o)
 	case NDJSON:
-		return NewNDJSON(r, name), nil
+		d := NewNDJSON(r, name)
+		d.opts = o
+		return d, nil
 	}
 	return nil, fmt.Errorf("unknown input format %q", f)
 }
@@ -146,4 +216,13 @@ func Header(r Reader) []byte {
 		return c.header
 	}
 	return nil
+}
+
+// Delimiter returns the delimiter a CSV Reader splits cells at, or 0 for
+// another format.
+func Delimiter(r Reader) rune {
+	if c, ok := r.(*CSVReader); ok {
+		return c.cr.Comma
+	}
+	return 0
 }

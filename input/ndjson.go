@@ -16,6 +16,8 @@ var bom = []byte("\xEF\xBB\xBF")
 
 // NDJSONReader reads rows from newline-delimited JSON: one object per line,
 // blank lines skipped, LF or CRLF line breaks, a leading UTF-8 BOM ignored.
+// The first row that names its user by one kind of key sets the file's
+// kind; a later row that uses another is invalid (CodeMixedKeys).
 type NDJSONReader struct {
 	// MaxRowBytes bounds a line; longer lines are invalid rows.
 	MaxRowBytes int
@@ -26,6 +28,8 @@ type NDJSONReader struct {
 	n    int // rows so far
 	s    scanner
 	long []byte // a line longer than the bufio buffer, being gathered
+	opts Options
+	file fileKey
 }
 
 // NewNDJSON returns a reader of NDJSON rows from r; name is the file name
@@ -58,10 +62,16 @@ func (d *NDJSONReader) Next() (Row, error) {
 		}
 		d.n++
 		row := Row{N: d.n, Line: d.line, Raw: bytes.Clone(line)}
-		d.s.parseLine(row.Raw, &row)
+		if d.s.parseLine(row.Raw, &row, d.file, &d.opts) && d.file.kind == 0 {
+			d.file = fileKey{kind: row.Key.Kind, line: row.Line}
+		}
 		return row, nil
 	}
 }
+
+// KeyKind returns the kind of key of the first row that named its user by
+// one, or 0 before such a row.
+func (d *NDJSONReader) KeyKind() KeyKind { return d.file.kind }
 
 func isBlank(b []byte) bool {
 	for _, c := range b {

@@ -13,7 +13,15 @@ import (
 // or header error.
 func readAll(t *testing.T, f Format, data string) []Row {
 	t.Helper()
-	r, err := Open(strings.NewReader(data), "in."+string(f), f)
+	rows, _ := readWith(t, Options{}, f, data)
+	return rows
+}
+
+// readWith reads every row of data in format f with the options o, and
+// returns the reader too, failing the test on a read or header error.
+func readWith(t *testing.T, o Options, f Format, data string) ([]Row, Reader) {
+	t.Helper()
+	r, err := o.Open(strings.NewReader(data), "in."+string(f), f)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -21,7 +29,7 @@ func readAll(t *testing.T, f Format, data string) []Row {
 	for {
 		row, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return rows
+			return rows, r
 		}
 		if err != nil {
 			t.Fatalf("Next: %v", err)

@@ -3,18 +3,63 @@ package input
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// The row's fields, as NDJSON keys and CSV columns.
+// The row's fields, as NDJSON keys and CSV columns: the key that names
+// the user (one of three) and the three metadata fields.
 const (
-	fieldUserID  = "user_id"
-	fieldPublic  = "public_metadata"
-	fieldPrivate = "private_metadata"
-	fieldUnsafe  = "unsafe_metadata"
+	fieldUserID     = "user_id"
+	fieldPublic     = "public_metadata"
+	fieldPrivate    = "private_metadata"
+	fieldUnsafe     = "unsafe_metadata"
+	fieldExternalID = "external_id"
+	fieldEmail      = "email_address"
 )
 
-const fieldList = "user_id, public_metadata, private_metadata, unsafe_metadata"
+const (
+	keyList   = "user_id, external_id or email_address"
+	fieldList = keyList + ", and any of public_metadata, private_metadata, unsafe_metadata"
+)
+
+// fieldNames are the fields by slot: the metadata fields are slots 1 to 3
+// (see Row.field), the keys 0, 4 and 5.
+var fieldNames = [...]string{fieldUserID, fieldPublic, fieldPrivate, fieldUnsafe, fieldExternalID, fieldEmail}
+
+func fieldSlot(key []byte) int {
+	for i, f := range fieldNames {
+		if string(key) == f {
+			return i
+		}
+	}
+	return -1
+}
+
+// slotKind returns the kind of key of a slot, 0 for a metadata field.
+func slotKind(slot int) KeyKind {
+	switch slot {
+	case 0:
+		return UserID
+	case 4:
+		return ExternalID
+	case 5:
+		return Email
+	}
+	return 0
+}
+
+// isMetadata reports whether slot is a metadata field's.
+func isMetadata(slot int) bool { return slot >= 1 && slot <= 3 }
+
+// unknownName words an unknown field or column: with the near name it
+// likely misspells, if any.
+func unknownName(what, name string) string {
+	if s := suggest(name, fieldNames[:]); s != "" {
+		return fmt.Sprintf("unknown %s %s; did you mean %s?", what, quote(name), s)
+	}
+	return fmt.Sprintf("unknown %s %s (want %s)", what, quote(name), fieldList)
+}
 
 // maxUserIDLen bounds the part after "user_"; Clerk's ids have 27.
 const maxUserIDLen = 128
@@ -59,24 +104,41 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
+// fileKey is what an NDJSON reader knows of its file's kind of key: the
+// kind, and the line of the row that set it (0 before one did).
+type fileKey struct {
+	kind KeyKind
+	line int
+}
+
 // parseLine judges one NDJSON line (without its line break, not blank) and
-// fills row. The metadata fields are sub-slices of line.
-func (s *scanner) parseLine(line []byte, row *Row) {
+// fills row. The metadata fields are sub-slices of line. file is the
+// file's kind of key so far; o says which keys to skip. It reports whether
+// the line read as an object with exactly one kind of key, whatever else
+// is wrong with it: such a row sets the file's kind of key when it has
+// none yet.
+func (s *scanner) parseLine(line []byte, row *Row, file fileKey, o *Options) (named bool) {
 	s.data, s.pos = line, 0
 	row.Err = nil
-	if err := s.rowObject(row); err != nil {
-		row.Err = err
-		return
+	err, named := s.rowObject(row, file, o)
+	if row.Key.Kind == UserID {
+		row.UserID = row.Key.Value
 	}
-	if err := validate(row); err != nil {
+	if err == nil {
+		err = validate(row)
+	}
+	if err != nil {
 		row.Err = err
 	}
+	return named
 }
 
 // rowObject scans the line as one JSON object with the row's keys. A JSON
 // syntax error wins over a wrong type or an unknown key found earlier on
-// the line, so a broken line is always called broken.
-func (s *scanner) rowObject(row *Row) *RowError {
+// the line, so a broken line is always called broken; then a key of
+// another kind than the file's wins over the rest, since it makes the row
+// mean another user.
+func (s *scanner) rowObject(row *Row, file fileKey, o *Options) (err *RowError, named bool) {
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		k := kindInvalid
@@ -84,9 +146,9 @@ func (s *scanner) rowObject(row *Row) *RowError {
 			k = kindOf(s.data[s.pos])
 		}
 		if err := s.whole(); err != nil {
-			return s.syntax(err)
+			return s.syntax(err), false
 		}
-		return rowErr(CodeNotObject, "row is %s, want a JSON object with %s", k, fieldList)
+		return rowErr(CodeNotObject, "row is %s, want a JSON object with %s", k, fieldList), false
 	}
 	var semantic *RowError
 	note := func(e *RowError) {
@@ -94,8 +156,9 @@ func (s *scanner) rowObject(row *Row) *RowError {
 			semantic = e
 		}
 	}
-	var seen [4]bool
-	hasUserID := false
+	var seen [len(fieldNames)]bool
+	var ignored []string // the ignored keys seen, to catch one written twice
+	mixed := false
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -104,25 +167,40 @@ func (s *scanner) rowObject(row *Row) *RowError {
 		for {
 			s.skipSpace()
 			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-				return s.syntax(s.fail("expected a string key in object"))
+				return s.syntax(s.fail("expected a string key in object")), false
 			}
 			key, _, err := s.str(true)
 			if err != nil {
-				return s.syntax(err)
+				return s.syntax(err), false
 			}
 			slot := fieldSlot(key)
 			switch {
+			case slot < 0 && o.ignores(string(key)):
+				if slices.Contains(ignored, string(key)) {
+					note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
+				}
+				ignored = append(ignored, string(key))
 			case slot < 0:
-				note(rowErr(CodeUnknownField, "unknown field %q (want %s)", truncate(key), fieldList))
+				note(rowErr(CodeUnknownField, "%s", unknownName("field", string(key))))
 			case seen[slot]:
 				note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
 			}
+			kk := KeyKind(0)
 			if slot >= 0 {
 				seen[slot] = true
+				kk = slotKind(slot)
+			}
+			switch {
+			case kk == 0:
+			case row.Key.Kind == 0:
+				row.Key.Kind = kk
+			case row.Key.Kind != kk:
+				mixed = true
+				note(rowErr(CodeMixedKeys, "row names its user by both %s and %s: use one", row.Key.Kind, kk))
 			}
 			s.skipSpace()
 			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-				return s.syntax(s.fail("expected ':' after object key"))
+				return s.syntax(s.fail("expected ':' after object key")), false
 			}
 			s.pos++
 			s.skipSpace()
@@ -131,23 +209,22 @@ func (s *scanner) rowObject(row *Row) *RowError {
 			if start < len(s.data) {
 				k = kindOf(s.data[start])
 			}
-			if slot == 0 && k == kindString {
-				id, _, err := s.str(true)
+			if kk != 0 && k == kindString {
+				v, _, err := s.str(true)
 				if err != nil {
-					return s.syntax(err)
+					return s.syntax(err), false
 				}
-				row.UserID = string(id)
-				hasUserID = true
+				if kk == row.Key.Kind {
+					row.Key.Value = string(v)
+				}
 			} else if err := s.value(0); err != nil {
-				return s.syntax(err)
+				return s.syntax(err), false
 			}
 			val := s.data[start:s.pos:s.pos]
-			switch slot {
-			case 0:
-				if k != kindString {
-					note(rowErr(CodeInvalidUserID, "user_id must be a string, got %s", k))
-				}
-			case 1, 2, 3:
+			switch {
+			case kk != 0 && k != kindString:
+				note(rowErr(invalidKeyCode(kk), "%s must be a string, got %s", kk, k))
+			case isMetadata(slot):
 				if k != kindObject && k != kindNull {
 					note(rowErr(CodeMetadataType, "%s must be a JSON object or null, got %s", fieldNames[slot], k))
 				}
@@ -155,7 +232,7 @@ func (s *scanner) rowObject(row *Row) *RowError {
 			}
 			s.skipSpace()
 			if s.pos >= len(s.data) {
-				return s.syntax(s.fail("unexpected end of JSON in object"))
+				return s.syntax(s.fail("unexpected end of JSON in object")), false
 			}
 			if s.data[s.pos] == ',' {
 				s.pos++
@@ -165,31 +242,39 @@ func (s *scanner) rowObject(row *Row) *RowError {
 				s.pos++
 				break
 			}
-			return s.syntax(s.fail("expected ',' or '}' in object"))
+			return s.syntax(s.fail("expected ',' or '}' in object")), false
 		}
 	}
 	s.skipSpace()
 	if s.pos < len(s.data) {
-		return s.syntax(s.fail("trailing data after the JSON object"))
+		return s.syntax(s.fail("trailing data after the JSON object")), false
+	}
+	named = row.Key.Kind != 0 && !mixed
+	if named && file.kind != 0 && row.Key.Kind != file.kind {
+		return rowErr(CodeMixedKeys, "row names its user by %s, but the file names users by %s (from line %d on): a file uses one kind of key",
+			row.Key.Kind, file.kind, file.line), true
 	}
 	if semantic != nil {
-		return semantic
+		return semantic, named
 	}
-	if !hasUserID && !seen[0] {
-		return rowErr(CodeMissingUserID, "user_id is missing")
+	if row.Key.Kind == 0 {
+		if file.kind != 0 {
+			return rowErr(CodeMissingUserID, "%s is missing", file.kind), false
+		}
+		return rowErr(CodeMissingUserID, "row names no user: it has none of %s", keyList), false
 	}
-	return nil
+	return nil, named
 }
 
-var fieldNames = [...]string{fieldUserID, fieldPublic, fieldPrivate, fieldUnsafe}
-
-func fieldSlot(key []byte) int {
-	for i, f := range fieldNames {
-		if string(key) == f {
-			return i
-		}
+// invalidKeyCode is the code of a malformed key of kind k.
+func invalidKeyCode(k KeyKind) string {
+	switch k {
+	case ExternalID:
+		return CodeInvalidExternalID
+	case Email:
+		return CodeInvalidEmail
 	}
-	return -1
+	return CodeInvalidUserID
 }
 
 // field returns the metadata field of slot 1, 2 or 3.
@@ -257,7 +342,7 @@ func (s *scanner) metadataCell(name string, cell []byte) *RowError {
 
 // validate applies the checks shared by both formats to a parsed row.
 func validate(row *Row) *RowError {
-	if e := CheckUserID(row.UserID); e != nil {
+	if e := row.Key.Check(); e != nil {
 		return e
 	}
 	if row.Fields() == 0 {

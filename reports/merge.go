@@ -194,10 +194,11 @@ func (t *Totals) mergeFailed() error {
 
 // readCSVRecord reads the first CSV record's bytes, quoted line breaks and
 // any empty lines before it included, as the input's reader cut the header
-// that begins failed.csv.
+// that begins failed.csv. The header is the input's own, so it tells the
+// delimiter as it did to that reader.
 func readCSVRecord(r *bufio.Reader) ([]byte, error) {
 	var rec []byte
-	var split input.CSVSplitter
+	split := input.CSVSplitter{Comma: input.PeekDelimiter(r)}
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {

@@ -132,7 +132,7 @@ func readWritten(cfg config, e env, dir string) (*reports.Summary, *reports.Writ
 
 // eachRow calls fn with each valid row of src.
 func eachRow(src *source, fn func(*input.Row)) error {
-	rows, err := input.Open(src.r, src.name, src.format)
+	rows, err := src.opts.Open(src.r, src.name, src.format)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -200,3 +200,6 @@ func (s *session) printCanary() {
 	}
 	fmt.Fprintf(s.stdout, "Check them, then go on with the rest: %s\n", strings.Join(next, " "))
 }
+
+// KeyKind is the input's.
+func (l *lastWritten) KeyKind() input.KeyKind { return l.rows.KeyKind() }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,7 +44,7 @@ func TestCLI(t *testing.T) {
 		{"two keys", []string{"run", "--input", good, "--secret-key-file", keyFile}, map[string]string{"CLERK_SECRET_KEY": testKey}, exitUsage, "", "keep one"},
 		{"plain http", []string{"run", "--input", good, "--api-url", "http://api.example.com"}, map[string]string{"CLERK_SECRET_KEY": testKey}, exitUsage, "", "clear text"},
 		{"bad header", []string{"run", "--input", badHeader}, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": "http://127.0.0.1:1"}, exitUsage, "", `bad.csv:1: unknown column "public_metdata"`},
-		{"unknown config key", []string{"validate", "--config", unknownKey}, nil, exitUsage, "", "field rate_limit not found"},
+		{"unknown config key", []string{"validate", "--config", unknownKey}, nil, exitUsage, "", `unknown key "rate_limit" in ` + unknownKey},
 		{"bad config value", []string{"validate", "--config", badValue, "--input", good}, nil, exitUsage, "", "want a positive number"},
 		{"missing config", []string{"validate", "--config", filepath.Join(dir, "none.yaml")}, nil, exitUsage, "", "read config"},
 		{"bad env value", []string{"validate", "--input", good}, map[string]string{"REPLACE_METADATA_WORKERS": "lots"}, exitUsage, "", "REPLACE_METADATA_WORKERS"},
@@ -61,6 +62,91 @@ func TestCLI(t *testing.T) {
 			got := runInProcess(t, tt.vars, "", tt.args...)
 			if got.code != tt.code || !strings.Contains(got.stdout, tt.stdout) || !strings.Contains(got.stderr, tt.stderr) {
 				t.Errorf("exit %d, want %d\nstdout (want %q):\n%s\nstderr (want %q):\n%s", got.code, tt.code, tt.stdout, got.stdout, tt.stderr, got.stderr)
+			}
+		})
+	}
+}
+
+// TestConfigUnknownKey: an unknown key in the config file is named, with
+// the file it is in and the key it likely misspells, at the top level and
+// under metrics:, and nothing is read or sent (exit 2).
+func TestConfigUnknownKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file, yaml string
+		args             []string
+		want             string
+	}{
+		{"typo", "config.yaml", "input: x.csv\nreportdir: runs\n", nil,
+			`unknown key "reportdir" in config.yaml; did you mean report_dir?`},
+		{"flag spelling", "config.yaml", "report-dir: runs\n", nil,
+			`unknown key "report-dir" in config.yaml; did you mean report_dir?`},
+		{"nested", "config.yaml", "metrics:\n  job_name: x\n  pushgatway_url: http://gw:9091\n", nil,
+			`unknown key "metrics.pushgatway_url" in config.yaml; did you mean metrics.pushgateway_url?`},
+		{"nested key at the top", "config.yaml", "push_interval: 10s\n", nil,
+			`unknown key "push_interval" in config.yaml; did you mean metrics.push_interval?`},
+		{"the file named by --config", "prod.yaml", "rate: 10\nRate_Limit: 5\n", []string{"--config", "prod.yaml"},
+			`unknown key "Rate_Limit" in prod.yaml (replace-metadata --help lists the settings and their keys)`},
+		{"the new settings", "config.yaml", "csv_delimter: ';'\n", nil,
+			`unknown key "csv_delimter" in config.yaml; did you mean csv_delimiter?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, tt.file), tt.yaml)
+			writeFile(t, filepath.Join(dir, "in.ndjson"), `{"user_id":"user_1","public_metadata":{}}`+"\n")
+			got := runIn(t, dir, nil, append([]string{"validate", "--input", "in.ndjson"}, tt.args...)...)
+			if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) || strings.Contains(got.stderr, "not found in type") || got.stdout != "" {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr (want %q):\n%s", got.code, exitUsage, got.stdout, tt.want, got.stderr)
+			}
+		})
+	}
+}
+
+// TestInputSettings: csv_delimiter and ignore_columns from each source,
+// and the values refused.
+func TestInputSettings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "list.yaml"), "csv_delimiter: tab\nignore_columns: [email, \"full name\"]\n")
+	writeFile(t, filepath.Join(dir, "string.yaml"), "csv_delimiter: \";\"\nignore_columns: email, name\n")
+	cases := []struct {
+		name   string
+		vars   map[string]string
+		args   []string
+		delim  rune
+		ignore []string
+		err    string
+	}{
+		{"defaults", nil, nil, 0, nil, ""},
+		{"yaml list", nil, []string{"--config", "list.yaml"}, '\t', []string{"email", "full name"}, ""},
+		{"yaml string", nil, []string{"--config", "string.yaml"}, ';', []string{"email", "name"}, ""},
+		{"environment", map[string]string{"REPLACE_METADATA_CSV_DELIMITER": "semicolon", "REPLACE_METADATA_IGNORE_COLUMNS": "a, b,,c"}, nil, ';', []string{"a", "b", "c"}, ""},
+		{"flags beat the file", nil, []string{"--config", "list.yaml", "--csv-delimiter", ",", "--ignore-columns", "x"}, ',', []string{"x"}, ""},
+		{"auto", nil, []string{"--config", "list.yaml", "--csv-delimiter", "auto"}, 0, []string{"email", "full name"}, ""},
+		{"a literal tab", nil, []string{"--csv-delimiter", "\t"}, '\t', nil, ""},
+		{"bad delimiter", nil, []string{"--csv-delimiter", "|"}, 0, nil, "want , ; or tab (or auto)"},
+		{"bad delimiter in the environment", map[string]string{"REPLACE_METADATA_CSV_DELIMITER": "pipe"}, nil, 0, nil, "REPLACE_METADATA_CSV_DELIMITER"},
+		{"a column the tool reads", nil, []string{"--ignore-columns", "email,public_metadata"}, 0, nil,
+			`ignore_columns: cannot ignore "public_metadata": it is one of the fields the tool reads`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := loadConfig(newFlagSet(), c.args, func(k string) string { return c.vars[k] }, dir)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("got %v, want an error with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := got.inputOptions()
+			if o.Delimiter != c.delim || !slices.Equal(o.Ignore, c.ignore) {
+				t.Errorf("got %q %q, want %q %q", o.Delimiter, o.Ignore, c.delim, c.ignore)
 			}
 		})
 	}
@@ -116,7 +202,7 @@ func TestShippedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := defaults()
-	if err := decodeConfig(strings.NewReader(string(b)), &cfg); err != nil {
+	if err := decodeConfig(strings.NewReader(string(b)), "config.yaml", &cfg); err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}
 	if err := cfg.check(); err != nil {

@@ -13,45 +13,50 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/replace-metadata/replace-metadata/input"
 )
 
 // config is every setting of the tool. Each is a flag, a key in
 // config.yaml and an environment variable; settings below is the one list
 // of them, and the source of the usage text.
 type config struct {
-	Input             string   `yaml:"input"`
-	Format            string   `yaml:"format"`
-	ReportDir         string   `yaml:"report_dir"`
-	RunID             string   `yaml:"run_id"`
-	Rate              rateFlag `yaml:"rate"`
-	Workers           workers  `yaml:"workers"`
-	MaxAttempts       int      `yaml:"max_attempts"`
-	Timeout           duration `yaml:"timeout"`
-	Deadline          duration `yaml:"deadline"`
-	Grace             duration `yaml:"grace_period"`
-	Breaker           int      `yaml:"circuit_breaker"`
-	RejectDuplicates  bool     `yaml:"reject_duplicates"`
-	DryRun            bool     `yaml:"dry_run"`
-	Force             bool     `yaml:"force"`
-	Yes               bool     `yaml:"yes"`
-	Sandbox           bool     `yaml:"sandbox"`
-	APIURL            string   `yaml:"api_url"`
-	SecretKeyFile     string   `yaml:"secret_key_file"`
-	AllowInsecureHTTP bool     `yaml:"allow_insecure_http"`
-	LogLevel          string   `yaml:"log_level"`
-	LogFormat         string   `yaml:"log_format"`
-	Progress          duration `yaml:"progress_interval"`
-	NoRead            bool     `yaml:"no_read"`
-	WriteUnchanged    bool     `yaml:"write_unchanged"`
-	MaxRemovedKeys    limit    `yaml:"max_removed_keys"`
-	Plan              string   `yaml:"plan"`
-	Canary            int      `yaml:"canary"`
-	Verify            bool     `yaml:"verify"`
-	ShardIndex        int      `yaml:"shard_index"`
-	ShardCount        int      `yaml:"shard_count"`
-	Metrics           metrics  `yaml:"metrics"`
+	Input             string    `yaml:"input"`
+	Format            string    `yaml:"format"`
+	CSVDelimiter      delimiter `yaml:"csv_delimiter"`
+	IgnoreColumns     columns   `yaml:"ignore_columns"`
+	ReportDir         string    `yaml:"report_dir"`
+	RunID             string    `yaml:"run_id"`
+	Rate              rateFlag  `yaml:"rate"`
+	Workers           workers   `yaml:"workers"`
+	MaxAttempts       int       `yaml:"max_attempts"`
+	Timeout           duration  `yaml:"timeout"`
+	Deadline          duration  `yaml:"deadline"`
+	Grace             duration  `yaml:"grace_period"`
+	Breaker           int       `yaml:"circuit_breaker"`
+	RejectDuplicates  bool      `yaml:"reject_duplicates"`
+	DryRun            bool      `yaml:"dry_run"`
+	Force             bool      `yaml:"force"`
+	Yes               bool      `yaml:"yes"`
+	Sandbox           bool      `yaml:"sandbox"`
+	APIURL            string    `yaml:"api_url"`
+	SecretKeyFile     string    `yaml:"secret_key_file"`
+	AllowInsecureHTTP bool      `yaml:"allow_insecure_http"`
+	LogLevel          string    `yaml:"log_level"`
+	LogFormat         string    `yaml:"log_format"`
+	Progress          duration  `yaml:"progress_interval"`
+	NoRead            bool      `yaml:"no_read"`
+	WriteUnchanged    bool      `yaml:"write_unchanged"`
+	MaxRemovedKeys    limit     `yaml:"max_removed_keys"`
+	Plan              string    `yaml:"plan"`
+	Canary            int       `yaml:"canary"`
+	Verify            bool      `yaml:"verify"`
+	ShardIndex        int       `yaml:"shard_index"`
+	ShardCount        int       `yaml:"shard_count"`
+	Metrics           metrics   `yaml:"metrics"`
 }
 
 type metrics struct {
@@ -95,6 +100,10 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Input) }},
 	{flag: "format", key: "format", usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Format) }},
+	{flag: "csv-delimiter", key: "csv_delimiter", usage: "CSV cell delimiter: , ; or tab, or auto to tell it from the header line",
+		value: func(c *config) flag.Value { return &c.CSVDelimiter }},
+	{flag: "ignore-columns", key: "ignore_columns", usage: "comma-separated CSV columns and NDJSON keys to skip, such as email,name kept for people",
+		value: func(c *config) flag.Value { return &c.IgnoreColumns }},
 	{flag: "report-dir", key: "report_dir", usage: "folder that holds the run folders",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
 	{flag: "run-id", key: "run_id", usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
@@ -213,8 +222,8 @@ func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string, 
 		if !*noExpand {
 			b = []byte(os.Expand(string(b), getenv))
 		}
-		if err := decodeConfig(bytes.NewReader(b), &cfg); err != nil {
-			return config{}, usagef("config %s: %v", path, err)
+		if err := decodeConfig(bytes.NewReader(b), path, &cfg); err != nil {
+			return config{}, &usageError{err}
 		}
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return config{}, usagef("read config: %v", err)
@@ -234,14 +243,139 @@ func loadConfig(flags *flag.FlagSet, args []string, getenv func(string) string, 
 	return cfg, cfg.check()
 }
 
-// decodeConfig reads YAML strictly: an unknown key is an error, naming it.
-func decodeConfig(r io.Reader, cfg *config) error {
-	dec := yaml.NewDecoder(r)
+// decodeConfig reads YAML strictly. An unknown key is an error that
+// names it, in the file called name, with the key it likely misspells;
+// other errors name the file too.
+func decodeConfig(r io.Reader, name string, cfg *config) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", name, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %v", name, err)
+	}
+	if len(doc.Content) > 0 {
+		if err := checkKeys(doc.Content[0], "", name); err != nil {
+			return err
+		}
+	}
+	// The decoder stays strict: for whatever checkKeys lets through.
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return fmt.Errorf("config %s: %v", name, err)
 	}
 	return nil
+}
+
+// checkKeys finds the first key of the mapping m (under prefix, "" or
+// "metrics.") that no setting has. A value that is not a mapping where
+// one is wanted is left to the decoder to word.
+func checkKeys(m *yaml.Node, prefix, file string) error {
+	if m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := prefix + k.Value
+		switch {
+		case k.Tag == "!!merge":
+			continue // the decoder follows merges
+		case settingByKey(key):
+			continue
+		case settingUnder(key):
+			if err := checkKeys(v, key+".", file); err != nil {
+				return err
+			}
+			continue
+		}
+		if s := nearestKey(key); s != "" {
+			return fmt.Errorf("unknown key %q in %s; did you mean %s?", key, file, s)
+		}
+		return fmt.Errorf("unknown key %q in %s (replace-metadata --help lists the settings and their keys)", key, file)
+	}
+	return nil
+}
+
+// settingByKey reports whether a setting has the config key.
+func settingByKey(key string) bool {
+	for _, s := range settings {
+		if s.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// settingUnder reports whether key holds settings (metrics).
+func settingUnder(key string) bool {
+	for _, s := range settings {
+		if strings.HasPrefix(s.key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// nearestKey returns the config key that key likely misspells, or "": one
+// that is the same, or within a few edits, once case, '_', '-' and '.'
+// are set aside; the flag's spelling (report-dir) and a nested key
+// without its section (pushgateway_url) find theirs too.
+func nearestKey(key string) string {
+	k := []rune(foldKey(key))
+	if len(k) == 0 || len(k) > 64 {
+		return ""
+	}
+	best, bestD := "", 0
+	for _, s := range settings {
+		for _, spelling := range []string{s.key, s.flag, s.key[strings.LastIndex(s.key, ".")+1:]} {
+			c := []rune(foldKey(spelling))
+			d := editDistance(k, c)
+			if d > max(1, len(c)/5) {
+				continue
+			}
+			if best == "" || d < bestD {
+				best, bestD = s.key, d
+			}
+		}
+	}
+	return best
+}
+
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '_', '-', '.', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b []rune) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// inputOptions are the settings the input readers take.
+func (c *config) inputOptions() input.Options {
+	return input.Options{Delimiter: rune(c.CSVDelimiter), Ignore: c.IgnoreColumns}
 }
 
 func (c *config) check() error {
@@ -260,6 +394,9 @@ func (c *config) check() error {
 		return usagef("shard_count must be at least 1")
 	case c.ShardIndex < 0 || c.ShardIndex >= c.ShardCount:
 		return usagef("shard_index %d is not in 0..%d", c.ShardIndex, c.ShardCount-1)
+	}
+	if err := c.inputOptions().Check(); err != nil {
+		return usagef("ignore_columns: %v", err)
 	}
 	switch c.LogFormat {
 	case "json", "console", "auto":
@@ -436,3 +573,63 @@ func (w *workers) Set(v string) error {
 	return nil
 }
 func (w *workers) UnmarshalYAML(n *yaml.Node) error { return w.Set(n.Value) }
+
+// delimiter is a CSV cell delimiter; 0 means auto: told from the header.
+type delimiter rune
+
+func (d *delimiter) String() string {
+	switch *d {
+	case 0:
+		return "auto"
+	case '\t':
+		return "tab"
+	}
+	return string(rune(*d))
+}
+func (d *delimiter) Set(v string) error {
+	if v != "\t" {
+		v = strings.ToLower(strings.TrimSpace(v))
+	}
+	switch v {
+	case "", "auto":
+		*d = 0
+	case ",", "comma":
+		*d = ','
+	case ";", "semicolon":
+		*d = ';'
+	case "tab", "\t", `\t`:
+		*d = '\t'
+	default:
+		return fmt.Errorf("want , ; or tab (or auto)")
+	}
+	return nil
+}
+func (d *delimiter) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// columns is a list of column names, written comma-separated (in YAML,
+// a list too).
+type columns []string
+
+func (c *columns) String() string { return strings.Join(*c, ",") }
+func (c *columns) Set(v string) error {
+	*c = nil
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			*c = append(*c, name)
+		}
+	}
+	return nil
+}
+func (c *columns) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return c.Set(n.Value)
+	}
+	*c = nil
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: want a column name", item.Line)
+		}
+		*c = append(*c, item.Value)
+	}
+	return nil
+}

@@ -181,7 +181,7 @@ func checkConfigMap(t *testing.T, cm *corev1.ConfigMap) {
 		return
 	}
 	cfg := defaults()
-	if err := decodeConfig(strings.NewReader(doc), &cfg); err != nil {
+	if err := decodeConfig(strings.NewReader(doc), "configmap config.yaml", &cfg); err != nil {
 		t.Fatalf("config.yaml does not decode with the tool's decoder: %v", err)
 	}
 	if err := cfg.check(); err != nil {

@@ -88,7 +88,9 @@ func TestGoldenUsage(t *testing.T) {
 
 // TestGoldenValidate: what validate prints for inputs with valid rows,
 // every kind of invalid one, a repeated user, quoted line breaks and
-// empty lines.
+// empty lines; for spreadsheets' files (';' and tab, trailing empty
+// columns, columns kept for people, their names for the tool's columns);
+// and for files that name users by external_id and email_address.
 func TestGoldenValidate(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -98,6 +100,11 @@ func TestGoldenValidate(t *testing.T) {
 		{"validate-csv.golden", []string{"validate", "--input", "testdata/validate.csv"}},
 		{"validate-ndjson.golden", []string{"validate", "--input", "testdata/validate.ndjson"}},
 		{"validate-reject-duplicates.golden", []string{"validate", "--input", "testdata/validate.ndjson", "--reject-duplicates"}},
+		{"validate-semicolon.golden", []string{"validate", "--input", "testdata/spreadsheet-semicolon.csv", "--ignore-columns", "email"}},
+		{"validate-tab.golden", []string{"validate", "--input", "testdata/spreadsheet-tab.csv"}},
+		{"validate-spreadsheet-names.golden", []string{"validate", "--input", "testdata/spreadsheet-names.csv"}},
+		{"validate-external-id.golden", []string{"validate", "--input", "testdata/external-id.csv", "--reject-duplicates"}},
+		{"validate-email.golden", []string{"validate", "--input", "testdata/email.ndjson", "--ignore-columns", "name"}},
 	} {
 		t.Run(c.golden, func(t *testing.T) {
 			t.Parallel()

@@ -349,7 +349,7 @@ func hostileCases() []hostileCase {
 		{
 			name: "no user_id column", format: "csv",
 			data:   "\xEF\xBB\xBFpublic_metadata\r\n{}\r\n",
-			header: "in.csv:1: CSV header has no user_id column",
+			header: "in.csv:1: CSV header has no user_id, external_id or email_address column",
 		},
 		{
 			name: "duplicate users", format: "ndjson",

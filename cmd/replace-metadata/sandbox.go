@@ -59,7 +59,7 @@ func startSandbox(seed string, users bool, src *source) (*sandbox, error) {
 			return nil, usagef("sandbox users %s: %v", seed, err)
 		}
 	case src.file != nil:
-		if err := s.seed(seed, src.format); err != nil {
+		if err := s.seed(seed, src.format, src.opts); err != nil {
 			return nil, err
 		}
 	}
@@ -72,13 +72,13 @@ func startSandbox(seed string, users bool, src *source) (*sandbox, error) {
 }
 
 // seed adds a user for every well-formed user id of the input.
-func (s *sandbox) seed(path string, f input.Format) error {
+func (s *sandbox) seed(path string, f input.Format, o input.Options) error {
 	file, err := os.Open(path)
 	if err != nil {
 		return usagef("open input: %v", err)
 	}
 	defer file.Close()
-	rows, err := input.Open(file, path, f)
+	rows, err := o.Open(file, path, f)
 	if err != nil {
 		return &usageError{err}
 	}

@@ -247,7 +247,7 @@ func (s *session) openRows() error {
 	if err := s.checkInstance(); err != nil {
 		return err
 	}
-	rows, err := input.Open(s.src.r, s.src.name, s.src.format)
+	rows, err := s.src.opts.Open(s.src.r, s.src.name, s.src.format)
 	if err != nil {
 		return &usageError{err}
 	}

@@ -17,6 +17,7 @@ import (
 type source struct {
 	name   string // for messages
 	format input.Format
+	opts   input.Options // how to read it: open rows with opts.Open
 	r      io.Reader
 	file   *os.File // nil for standard input
 	// sha256 and rows are known before the run for a file: a resumed run
@@ -31,7 +32,7 @@ func openSource(cfg config, e env, survey bool) (*source, error) {
 	if cfg.Input == "" {
 		return nil, usagef("no input: set --input (or input in config.yaml); only --sandbox runs the shipped example without one")
 	}
-	s := &source{name: cfg.Input}
+	s := &source{name: cfg.Input, opts: cfg.inputOptions()}
 	var err error
 	switch {
 	case cfg.Format != "":
@@ -75,6 +76,14 @@ func (s *source) survey() error {
 	c := &rowCounter{csv: s.format == input.CSV}
 	if b, _ := br.Peek(len(utf8BOM)); string(b) == utf8BOM {
 		c.skip = len(utf8BOM) // the readers drop it too
+	}
+	if c.csv {
+		// Records end where the file's delimiter says: the one its
+		// reader will use.
+		c.split.Comma = s.opts.Delimiter
+		if c.split.Comma == 0 {
+			c.split.Comma = input.PeekDelimiter(br)
+		}
 	}
 	if _, err := io.Copy(io.MultiWriter(h, c), br); err != nil {
 		return err

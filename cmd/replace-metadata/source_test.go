@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/replace-metadata/replace-metadata/input"
@@ -33,6 +35,8 @@ func TestRowCounter(t *testing.T) {
 		{"csv quoted line breaks", input.CSV, h + "user_1,\"{\n\"\"a\"\":\n\n1}\"\r\nuser_2,\"{}\"\n", 2},
 		{"csv bare quote", input.CSV, h + "user_1,{\"a\":1}\nuser_2,{}\n", 2},
 		{"csv unterminated quote", input.CSV, h + "user_1,\"{}\nuser_2,{}\n", 1},
+		{"csv ; with quoted line breaks", input.CSV, "user_id;public_metadata\nuser_1;\"{\n\"\"a\"\":1}\"\nuser_2;\"{\n}\"\n", 2},
+		{"csv tab, BOM, quoted line breaks", input.CSV, "\xEF\xBB\xBFuser_id\tpublic_metadata\r\nuser_1\t\"{\r\n}\"\r\n", 1},
 		{"ndjson", input.NDJSON, "{}\n\n  \r\n{}\n{}", 3},
 		{"ndjson BOM", input.NDJSON, "\xEF\xBB\xBF\n{}\n", 1},
 		{"ndjson BOM not at the start", input.NDJSON, "{}\n\xEF\xBB\xBF\n", 2},
@@ -54,6 +58,7 @@ func TestRowCounter(t *testing.T) {
 			}
 			for _, chunk := range []int{len(c.in) + 1, 1, 2} {
 				rc := &rowCounter{csv: c.format == input.CSV}
+				rc.split.Comma = input.PeekDelimiter(bufio.NewReader(strings.NewReader(c.in)))
 				if bytes.HasPrefix([]byte(c.in), []byte(utf8BOM)) {
 					rc.skip = len(utf8BOM)
 				}
@@ -67,6 +72,28 @@ func TestRowCounter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRowCounterDelimiterGiven: with --csv-delimiter, the survey splits
+// records at it, as the reader will, not at the one the header suggests.
+func TestRowCounterDelimiterGiven(t *testing.T) {
+	t.Parallel()
+	// Read with ',', the header is one unknown column and each line a
+	// record; with ';' detection would see user_id and public_metadata.
+	in := "user_id;public_metadata\nuser_1,\"{\n}\"\n"
+	f, err := os.Open(writeFile(t, filepath.Join(t.TempDir(), "in.csv"), in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := &source{format: input.CSV, file: f, opts: input.Options{Delimiter: ','}}
+	if err := src.survey(); err != nil || src.rows != 1 {
+		t.Errorf("survey with ',': %d rows (%v), want 1", src.rows, err)
+	}
+	src = &source{format: input.CSV, file: f}
+	if err := src.survey(); err != nil || src.rows != 2 {
+		t.Errorf("survey with the delimiter detected (';'): %d rows (%v), want 2", src.rows, err)
 	}
 }
 

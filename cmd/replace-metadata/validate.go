@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/replace-metadata/replace-metadata/input"
 )
@@ -19,7 +20,7 @@ func validate(cfg config, e env) error {
 		return err
 	}
 	defer src.Close()
-	rows, err := input.Open(src.r, src.name, src.format)
+	rows, err := src.opts.Open(src.r, src.name, src.format)
 	if err != nil {
 		return &usageError{err}
 	}
@@ -52,10 +53,30 @@ func validate(cfg config, e env) error {
 		}
 		fmt.Fprintf(out, "%s:%d: row %d: invalid (%s): %s\n", src.name, row.Line, row.N, code, row.Err)
 	}
-	fmt.Fprintf(out, "%s: %d rows: %d valid, %d invalid, %d repeat a user of an earlier row\n",
-		src.name, total, total-invalid, invalid, repeats)
+	fmt.Fprintf(out, "%s: %d rows: %d valid, %d invalid, %d repeat a user of an earlier row%s\n",
+		src.name, total, total-invalid, invalid, repeats, howRead(rows))
 	if invalid > 0 {
 		return &exitError{code: exitRows}
 	}
 	return nil
+}
+
+// howRead says how the rows were read, when it is not the default (a
+// comma-separated file, users by user_id), so a spreadsheet's file shows
+// whether its delimiter was told right.
+func howRead(rows input.Reader) string {
+	var notes []string
+	switch input.Delimiter(rows) {
+	case ';':
+		notes = append(notes, "cells separated by ';'")
+	case '\t':
+		notes = append(notes, "cells separated by tabs")
+	}
+	if k := rows.KeyKind(); k != input.UserID && k != 0 {
+		notes = append(notes, "users named by "+k.String())
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(notes, ", ") + ")"
 }
