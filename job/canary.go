@@ -17,8 +17,9 @@ func (r *run) dispatchCanary(rows input.Reader) error {
 	for r.stop.Err() == nil {
 		var window []task
 		var toRead []*user
+		var toResolve []*resolution
 		eof := false
-		for len(toRead) < clerkapi.MaxListValues && len(window) < maxQueued {
+		for len(toRead) < clerkapi.MaxListValues && len(toResolve) < clerkapi.MaxListValues && len(window) < maxQueued {
 			row, err := rows.Next()
 			if errors.Is(err, io.EOF) {
 				eof = true
@@ -32,7 +33,10 @@ func (r *run) dispatchCanary(rows input.Reader) error {
 			if !ok {
 				continue
 			}
-			if r.users != nil {
+			switch k := t.row.Key.Kind; {
+			case (k == input.ExternalID || k == input.Email) && r.users != nil:
+				t.res = r.canaryKey(t, k, &toResolve)
+			case r.users != nil:
 				u, read := r.users.acquire(t.row.UserID)
 				t.user = u
 				if read {
@@ -41,15 +45,35 @@ func (r *run) dispatchCanary(rows input.Reader) error {
 			}
 			window = append(window, t)
 		}
+		if len(toResolve) > 0 {
+			r.resolver.read(toResolve)
+			for _, res := range toResolve {
+				res.resolved, res.fresh = true, true
+			}
+			toResolve = nil
+		}
 		if len(toRead) > 0 {
 			r.reader.read(toRead)
 		}
 		for i, t := range window {
 			if r.stop.Err() != nil {
 				for _, left := range window[i:] {
-					r.drop(left)
+					if left.res == nil {
+						r.drop(left)
+					} else {
+						r.unresolved.Add(1)
+					}
 				}
 				break
+			}
+			if t.res != nil {
+				var read, ok bool
+				if t, read, ok = r.resolver.prepare(t); !ok {
+					continue
+				}
+				if read {
+					r.reader.read([]*user{t.user})
+				}
 			}
 			r.step(t)
 		}
@@ -59,4 +83,20 @@ func (r *run) dispatchCanary(rows input.Reader) error {
 		}
 	}
 	return nil
+}
+
+// canaryKey returns the resolution of a row keyed by an external id or an
+// email address, queueing a new one in toResolve.
+func (r *run) canaryKey(t task, k input.KeyKind, toResolve *[]*resolution) *resolution {
+	if r.resolver == nil {
+		r.resolver = newResolver(r, k)
+	}
+	key := t.row.Key.Canonical()
+	res := r.resolver.keys[key]
+	if res == nil || res.resolved && !res.fresh {
+		res = &resolution{key: key, value: t.row.Key.Value}
+		r.resolver.keys[key] = res
+		*toResolve = append(*toResolve, res)
+	}
+	return res
 }

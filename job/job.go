@@ -153,6 +153,9 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 	} else {
 		readErr = r.dispatch(rows)
 	}
+	if r.resolver != nil {
+		r.resolver.close()
+	}
 	if r.reader != nil {
 		r.reader.close()
 	}

@@ -26,8 +26,9 @@ type run struct {
 	index  input.Index // users seen, to tell a user's later rows
 	sched  *Scheduler[task]
 	policy *policy
-	users  *users  // nil with NoRead
-	reader *reader // nil with NoRead
+	users    *users    // nil with NoRead
+	reader   *reader   // nil with NoRead
+	resolver *resolver // for rows keyed by external id or email, once one comes
 	guard  *guard
 
 	stop      context.Context // done: dispatch nothing more
@@ -50,6 +51,9 @@ type task struct {
 	repeat bool
 	// user is what the run knows of the row's user (nil with NoRead).
 	user *user
+	// res is what the row's key resolved to, for rows that name their
+	// user by an external id or an email address.
+	res *resolution
 }
 
 func newRun(ctx context.Context, j *Job, rec Recorder) *run {
@@ -120,6 +124,9 @@ func (r *run) dispatch(rows input.Reader) error {
 			// The first request goes alone: a wrong key or URL then costs
 			// one request, not one per worker.
 			firstSent = true
+			if r.resolver != nil {
+				r.resolver.send(false)
+			}
 			select {
 			case <-r.policy.first:
 			case <-r.stop.Done():
@@ -156,6 +163,17 @@ func (r *run) admit(row input.Row) (task, bool) {
 // known yet is added held, and queued for the next batched read, which
 // releases it.
 func (r *run) submit(t task) error {
+	if k := t.row.Key.Kind; k == input.ExternalID || k == input.Email {
+		if r.users == nil {
+			r.abort(&StopError{Reason: fmt.Sprintf("the input names its users by %s, which only a read resolves to Clerk users: run without --no-read", k)})
+			return errStopped
+		}
+		if r.resolver == nil {
+			r.resolver = newResolver(r, k)
+		}
+		r.resolver.add(t)
+		return nil
+	}
 	if r.users == nil {
 		return r.sched.Add(r.stop, t.row.UserID, t, false)
 	}
@@ -170,6 +188,8 @@ func (r *run) submit(t task) error {
 	}
 	return nil
 }
+
+var errStopped = errors.New("stopped")
 
 // drop is a row the scheduler will not run: the run stopped first.
 func (r *run) drop(t task) {
@@ -195,7 +215,7 @@ func (r *run) invalid(row *input.Row) {
 // written stops the run at once: going on would send rows whose outcome
 // no resumed run could know.
 func (r *run) record(row *input.Row, res reports.Result) {
-	res.Row, res.Line, res.UserID = row.N, row.Line, row.UserID
+	res.Row, res.Line, res.UserID, res.Key = row.N, row.Line, row.UserID, row.Key.Value
 	if err := r.rec.Record(res, row.Raw); err != nil {
 		r.unresolved.Add(1)
 		r.abort(&StopError{Reason: "cannot write the report: " + err.Error(), Cause: err})

@@ -76,6 +76,21 @@ func (us *users) acquire(id string) (u *user, read bool) {
 	return u, false
 }
 
+// acquireKnown is acquire for a row whose user was just read (to resolve
+// the key the row names it by): a user new to the registry takes known's
+// metadata and needs no read. known nil is acquire.
+func (us *users) acquireKnown(id string, known *clerkapi.User) (u *user, read bool) {
+	u, read = us.acquire(id)
+	if read && known != nil {
+		us.mu.Lock()
+		u.reading = false
+		us.mu.Unlock()
+		u.current, u.known = known.Metadata, true
+		return u, false
+	}
+	return u, read
+}
+
 // release says one of u's rows is done (or will never run).
 func (us *users) release(u *user) {
 	us.mu.Lock()

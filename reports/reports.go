@@ -39,6 +39,9 @@ type Result struct {
 	RemovedKeys int `csv:"removed_keys"`
 	AddedKeys   int `csv:"added_keys"`
 	ChangedKeys int `csv:"changed_keys"`
+	// Key is the value the row named its user by (its user id, external
+	// id or email address); UserID is the Clerk user it resolved to.
+	Key string `csv:"key"`
 
 	// Changes are the paths, field by field: for plan.ndjson and the
 	// summary's most removed paths, not for results.csv.

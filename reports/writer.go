@@ -238,7 +238,7 @@ func eachResult(f io.Reader, path string, fn func(*Result)) error {
 			return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
 		}
 		r := v.(Result)
-		r.UserID, r.ErrorMessage = unsafeCell(r.UserID), unsafeCell(r.ErrorMessage)
+		r.UserID, r.ErrorMessage, r.Key = unsafeCell(r.UserID), unsafeCell(r.ErrorMessage), unsafeCell(r.Key)
 		r.ErrorCode, r.TraceID = unsafeCell(r.ErrorCode), unsafeCell(r.TraceID)
 		fn(&r)
 	}
@@ -325,7 +325,7 @@ func (w *Writer) Seen(n int, raw []byte) bool {
 // file: once a write has failed, nothing more is written, so the files
 // never hold a result whose failed row or predecessors are missing.
 func (w *Writer) Record(r Result, raw []byte) error {
-	r.UserID = safeCell(cleanID(r.UserID))
+	r.UserID, r.Key = safeCell(cleanID(r.UserID)), safeCell(cleanID(r.Key))
 	r.ErrorMessage = safeCell(oneLine(r.ErrorMessage))
 	r.ErrorCode, r.TraceID = safeCell(r.ErrorCode), safeCell(r.TraceID)
 	w.mu.Lock()

@@ -58,6 +58,7 @@ func RunFolders(dir string) ([]string, error) {
 // 24 bytes a field written.
 type Written struct {
 	ok           bitset
+	ids          map[int]string // the user each row that succeeded resolved to
 	seed1, seed2 maphash.Seed
 	last         []writtenEntry
 	sealed       bool
@@ -76,7 +77,7 @@ func ReadWritten(dir string) (*Written, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Written{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	w := &Written{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), ids: map[int]string{}}
 	for _, d := range folders {
 		path := filepath.Join(d, ResultsFile)
 		f, err := os.Open(path)
@@ -86,6 +87,7 @@ func ReadWritten(dir string) (*Written, error) {
 		err = eachResult(f, path, func(r *Result) {
 			if r.Status == Succeeded && r.Row > 0 {
 				w.ok.set(r.Row)
+				w.ids[r.Row] = r.UserID
 			}
 		})
 		f.Close()
@@ -111,12 +113,17 @@ func ReadResults(dir string, fn func(*Result)) error {
 // Succeeded reports whether input row n was written.
 func (w *Written) Succeeded(n int) bool { return w.ok.has(n) }
 
-// Note records, in input order, the fields row n of user set; rows that
-// did not succeed are left out.
-func (w *Written) Note(n int, userID string, m clerkapi.Metadata) {
+// UserID returns the Clerk user row n wrote to (the row's key resolved),
+// "" when it did not succeed.
+func (w *Written) UserID(n int) string { return w.ids[n] }
+
+// Note records, in input order, the fields row n set; rows that did not
+// succeed are left out.
+func (w *Written) Note(n int, m clerkapi.Metadata) {
 	if !w.ok.has(n) {
 		return
 	}
+	userID := w.ids[n]
 	id1, id2 := maphash.String(w.seed1, userID), maphash.String(w.seed2, userID)
 	for f, v := range m {
 		if v != nil {
@@ -144,13 +151,15 @@ func (w *Written) Seal() {
 	w.sealed = true
 }
 
-// Last returns the fields of m for which row n is the last row of user
-// that wrote them: what the user should still hold of the run's writes.
-func (w *Written) Last(n int, userID string, m clerkapi.Metadata) clerkapi.Metadata {
+// Last returns the fields of m for which row n is the last row of its
+// user that wrote them: what the user should still hold of the run's
+// writes.
+func (w *Written) Last(n int, m clerkapi.Metadata) clerkapi.Metadata {
 	var out clerkapi.Metadata
 	if !w.ok.has(n) {
 		return out
 	}
+	userID := w.ids[n]
 	id1, id2 := maphash.String(w.seed1, userID), maphash.String(w.seed2, userID)
 	for f, v := range m {
 		if v == nil {

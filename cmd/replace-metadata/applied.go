@@ -121,7 +121,7 @@ func readWritten(cfg config, e env, dir string) (*reports.Summary, *reports.Writ
 		return nil, nil, "", usagef("%s has sha256 %s, not the %s the run read: pass --input with the file the run read", in, src.sha256, sum.InputSHA256)
 	}
 	err = eachRow(src, func(row *input.Row) {
-		w.Note(row.N, row.UserID, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
+		w.Note(row.N, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
 	})
 	if err != nil {
 		return nil, nil, "", err
@@ -167,7 +167,7 @@ func (l *lastWritten) Next() (input.Row, error) {
 		if row.Err != nil {
 			continue // never sent, nothing to verify
 		}
-		m := l.w.Last(row.N, row.UserID, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
+		m := l.w.Last(row.N, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
 		if m.Set() == 0 {
 			continue
 		}

@@ -94,7 +94,7 @@ func readResultLines(t *testing.T, dir string) []resultLine {
 	}
 	var out []resultLine
 	for _, r := range recs[1:] {
-		if len(r) != 13 {
+		if len(r) != 14 {
 			t.Fatalf("results.csv record %q has %d fields", r, len(r))
 		}
 		var l resultLine

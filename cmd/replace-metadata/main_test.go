@@ -151,7 +151,7 @@ func results(t testing.TB, dir string) map[int]string {
 		b = b[:i+1] // a torn last line is not a result: the next session cuts it
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if lines[0] != "row,line,user_id,status,http_status,error_code,error_message,attempts,duration_ms,clerk_trace_id,removed_keys,added_keys,changed_keys" {
+	if lines[0] != "row,line,user_id,status,http_status,error_code,error_message,attempts,duration_ms,clerk_trace_id,removed_keys,added_keys,changed_keys,key" {
 		t.Fatalf("results.csv header %q", lines[0])
 	}
 	for _, l := range lines[1:] {

@@ -96,9 +96,9 @@ func lastValues(cfg config, e env, runInput string, sum *reports.Summary, writte
 	defer src.Close()
 	b := job.NewBaseline()
 	err = eachRow(src, func(row *input.Row) {
-		m := written.Last(row.N, row.UserID, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
+		m := written.Last(row.N, clerkapi.Metadata{row.Public, row.Private, row.Unsafe})
 		if m.Set() > 0 {
-			b.Expect(row.UserID, m)
+			b.Expect(written.UserID(row.N), m)
 		}
 	})
 	if err != nil {

@@ -87,3 +87,21 @@ func TestSIGHUP(t *testing.T) {
 		t.Errorf("resume: exit %d, %d results\n%s", got.code, len(results(t, runDir)), got.stderr)
 	}
 }
+
+// TestSpreadsheetRun: run takes a ';'-separated spreadsheet CSV with a
+// column for people (--ignore-columns) as validate does.
+func TestSpreadsheetRun(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{})
+	srv.AddUser("user_s1", []byte(`{}`), nil, nil)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "\ufeffuser_id;name;public_metadata;\r\nuser_s1;Jane;\"{\"\"plan\"\":\"\"pro\"\"}\";\r\n")
+	got := runIn(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+		"run", "--input", "in.csv", "--ignore-columns", "name")
+	if got.code != exitOK {
+		t.Fatalf("exit %d\n%s", got.code, got.stderr)
+	}
+	if u, _ := srv.User("user_s1"); string(u.Public) != `{"plan":"pro"}` {
+		t.Errorf("user_s1 = %s", u.Public)
+	}
+}
