@@ -59,6 +59,5 @@ if [ ! -x "$bin/etcd" ]; then
   mv "$tmp/etcd-server/usr/bin/etcd" "$bin/etcd"
 fi
 
-"$bin/kube-apiserver" --version
-"$bin/etcd" --version | head -n 1
+echo "$("$bin/kube-apiserver" --version), $("$bin/etcd" --version | head -n 1), in $bin (${SECONDS}s)"
 echo "$bin" >&3
