@@ -289,10 +289,15 @@ func checkJob(t *testing.T, c *cluster, file, jobName string, js *batchv1.JobSpe
 
 // checkFailurePolicy: exit 1 (finished, failed rows need a person) and 2
 // (usage error, a retry fails alike) end the Job, or in an Indexed Job the
-// shard, without a retry; 3 (stopped early) is retried and resumes.
+// shard, without a retry; 4 (the key was refused) ends the whole Job, since
+// no pod or shard could succeed with that key; 3 (stopped early) is retried
+// and resumes.
 func checkFailurePolicy(t *testing.T, js *batchv1.JobSpec, container string, indexed bool) {
+	// The run's exit code when Clerk refuses the key (401, 403): 4, as
+	// reports.ExitKeyRefused (not on this branch yet) says.
+	const exitKeyRefused = 4
 	if js.PodFailurePolicy == nil {
-		t.Errorf("no podFailurePolicy: exit codes 1 and 2 would be retried")
+		t.Errorf("no podFailurePolicy: exit codes 1, 2 and %d would be retried", exitKeyRefused)
 		return
 	}
 	// The first rule that matches a code decides, as in the Job controller.
@@ -322,6 +327,10 @@ func checkFailurePolicy(t *testing.T, js *batchv1.JobSpec, container string, ind
 	}
 	if a := action[exitUsage]; a != fail && a != batchv1.PodFailurePolicyActionFailJob {
 		t.Errorf("podFailurePolicy action on exit code %d is %q, want %s", exitUsage, a, fail)
+	}
+	if a := action[exitKeyRefused]; a != batchv1.PodFailurePolicyActionFailJob {
+		t.Errorf("podFailurePolicy action on exit code %d (key refused) is %q, want %s: every retry or shard would be refused too",
+			exitKeyRefused, a, batchv1.PodFailurePolicyActionFailJob)
 	}
 	switch action[exitAborted] {
 	case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionFailIndex:
