@@ -295,7 +295,6 @@ func checkJob(t *testing.T, c *cluster, file, jobName string, js *batchv1.JobSpe
 func checkFailurePolicy(t *testing.T, js *batchv1.JobSpec, container string, indexed bool) {
 	// The run's exit code when Clerk refuses the key (401, 403): 4, as
 	// reports.ExitKeyRefused (not on this branch yet) says.
-	const exitKeyRefused = 4
 	if js.PodFailurePolicy == nil {
 		t.Errorf("no podFailurePolicy: exit codes 1, 2 and %d would be retried", exitKeyRefused)
 		return
