@@ -101,6 +101,7 @@ type planLine struct {
 	Row       int           `json:"row"`
 	Line      int           `json:"line"`
 	UserID    string        `json:"user_id"`
+	Key       string        `json:"key,omitempty"`
 	Action    Action        `json:"action"`
 	Fields    []FieldChange `json:"fields,omitempty"`
 	ErrorCode string        `json:"error_code,omitempty"`
@@ -110,6 +111,9 @@ type planLine struct {
 // Record writes the row's line of plan.ndjson.
 func (p *PlanWriter) Record(r Result, _ []byte) error {
 	line := planLine{Row: r.Row, Line: r.Line, UserID: cleanID(r.UserID), Action: r.Action, Fields: r.Changes}
+	if r.Key != r.UserID {
+		line.Key = cleanID(r.Key) // a row keyed by an external id or an email
+	}
 	if r.Action != ActionChange && r.Action != ActionUnchanged {
 		line.ErrorCode, line.Error = r.ErrorCode, oneLine(r.ErrorMessage)
 	}
