@@ -18,18 +18,18 @@ import (
 // run is the state of one Run: the dispatcher's, the scheduler it feeds,
 // the policy every request goes through, and the counters.
 type run struct {
-	opts   Options
-	client *clerkapi.Client
-	log    zerolog.Logger
-	now    func() time.Time
-	rec    Recorder
-	index  input.Index // users seen, to tell a user's later rows
-	sched  *Scheduler[task]
-	policy *policy
+	opts     Options
+	client   *clerkapi.Client
+	log      zerolog.Logger
+	now      func() time.Time
+	rec      Recorder
+	index    input.Index // users seen, to tell a user's later rows
+	sched    *Scheduler[task]
+	policy   *policy
 	users    *users    // nil with NoRead
 	reader   *reader   // nil with NoRead
 	resolver *resolver // for rows keyed by external id or email, once one comes
-	guard  *guard
+	guard    *guard
 
 	stop      context.Context // done: dispatch nothing more
 	abort     context.CancelCauseFunc
