@@ -92,12 +92,23 @@ func (s *sandbox) seed(path string, f input.Format, o input.Options) error {
 		if err != nil {
 			return usagef("read input: %v", err)
 		}
-		if input.CheckUserID(row.UserID) != nil || seen.Add(row.UserID) {
+		if row.Key.Check() != nil || seen.Add(row.Key.Canonical()) {
 			continue
 		}
-		s.srv.AddUser(row.UserID, seedPublic, seedPrivate, seedUnsafe)
+		u := emulator.User{ID: row.UserID, Public: seedPublic, Private: seedPrivate, Unsafe: seedUnsafe}
+		switch row.Key.Kind {
+		case input.ExternalID: // a user that has it, with an id of its own
+			u.ID, u.ExternalID = sandboxID(seen.Len()), row.Key.Value
+		case input.Email:
+			u.ID, u.Emails = sandboxID(seen.Len()), []string{row.Key.Value}
+		}
+		s.srv.SetUser(u)
 	}
 }
+
+// sandboxID makes up the Clerk id of the n-th user seeded by a key that is
+// not an id.
+func sandboxID(n int) string { return fmt.Sprintf("user_sandbox%06d", n) }
 
 // dump writes the sandbox's users as NDJSON, each field's stored bytes as
 // they are (not re-encoded), a never-set field as {} as Clerk reads it.
