@@ -74,7 +74,7 @@ func confirm(e env, src *source, apiURL string) error {
 	}
 	rows := "the rows of " + src.name
 	if src.rows > 0 {
-		rows = fmt.Sprintf("%d rows of %s", src.rows, src.name)
+		rows = count(src.rows, "row") + " of " + src.name
 	}
 	fmt.Fprintf(e.stderr, "This run writes %s to a PRODUCTION Clerk instance (live key) at %s.\nType yes to go on: ", rows, apiURL)
 	answer, _ := bufio.NewReader(e.stdin).ReadString('\n')

@@ -49,7 +49,7 @@ func TestCLI(t *testing.T) {
 		{"bad env value", []string{"validate", "--input", good}, map[string]string{"REPLACE_METADATA_WORKERS": "lots"}, exitUsage, "", "REPLACE_METADATA_WORKERS"},
 		{"bad run id", []string{"run", "--input", good, "--run-id", "../x"}, map[string]string{"CLERK_SECRET_KEY": testKey}, exitUsage, "", "run id"},
 		{"shard out of range", []string{"validate", "--input", good, "--shard-count", "2"}, map[string]string{"JOB_COMPLETION_INDEX": "2"}, exitUsage, "", "shard_index 2"},
-		{"validate ok", []string{"validate", "--input", good}, nil, exitOK, "1 rows: 1 valid, 0 invalid", ""},
+		{"validate ok", []string{"validate", "--input", good}, nil, exitOK, "1 row: 1 valid, 0 invalid", ""},
 		{"validate invalid", []string{"validate", "--input", bad}, nil, exitRows, `bad.ndjson:2: row 2: invalid (invalid_user_id)`, ""},
 		{"dry run is validate", []string{"run", "--dry-run", "--input", bad}, nil, exitRows, "2 rows: 1 valid, 1 invalid", ""},
 		{"validate header", []string{"validate", "--input", badHeader}, nil, exitUsage, "", "unknown column"},

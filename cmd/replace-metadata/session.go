@@ -414,13 +414,13 @@ func (s *session) finish(st job.Stats, runErr error) error {
 		if sum.ExitCode == reports.ExitKeyRefused {
 			return &exitError{code: sum.ExitCode, err: errors.New(msg)}
 		}
-		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %d rows have no outcome yet: resume with --run-id %s",
-			msg, sum.Left(), s.runID)}
+		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %s %s no outcome yet: resume with --run-id %s",
+			msg, count(sum.Left(), "row"), verb(sum.Left(), "has", "have"), s.runID)}
 	case writeErr != nil:
 		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("write reports: %w", writeErr)}
 	case sum.ExitCode == reports.ExitStopped:
-		return &exitError{code: sum.ExitCode, err: fmt.Errorf("%d rows have no outcome: resume with --run-id %s",
-			sum.Left(), s.runID)}
+		return &exitError{code: sum.ExitCode, err: fmt.Errorf("%s %s no outcome: resume with --run-id %s",
+			count(sum.Left(), "row"), verb(sum.Left(), "has", "have"), s.runID)}
 	}
 	return &exitError{code: sum.ExitCode}
 }
