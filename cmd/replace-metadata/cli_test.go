@@ -143,13 +143,23 @@ func TestShippedConfig(t *testing.T) {
 	}
 }
 
-// TestUsageNamesEverySetting: the usage text comes from the settings list.
-func TestUsageNamesEverySetting(t *testing.T) {
+// TestHelpNamesEverySetting: each command's help comes from the settings
+// list: it names every setting that applies to the command, and only
+// those; every setting applies to some command.
+func TestHelpNamesEverySetting(t *testing.T) {
 	t.Parallel()
-	u := usage()
 	for _, s := range settings {
-		if !strings.Contains(u, fmt.Sprintf("--%s (%s, %s)", s.flag, s.key, s.envName())) {
-			t.Errorf("usage lacks --%s", s.flag)
+		line := fmt.Sprintf("--%s (%s, %s)", s.flag, s.key, s.envName())
+		some := false
+		for _, c := range commands {
+			got := strings.Contains(commandHelp(&c), line)
+			if got != s.appliesTo(c.set) {
+				t.Errorf("%s --help names --%s: %v, want %v", c.name, s.flag, got, !got)
+			}
+			some = some || got
+		}
+		if !some {
+			t.Errorf("no command's help names --%s", s.flag)
 		}
 	}
 }

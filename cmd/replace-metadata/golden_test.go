@@ -64,25 +64,38 @@ func transcript(t *testing.T, args []string, r result, placeholders map[string]s
 	return out
 }
 
-// TestGoldenUsage: every way of asking for help prints the one usage text
-// on stdout and exits 0; no arguments at all print it on stderr, exit 2.
-func TestGoldenUsage(t *testing.T) {
+// TestGoldenHelp: help, --help and -h print the list of commands on
+// stdout and exit 0 (no arguments at all print it on stderr, exit 2);
+// each command's --help, -h and help <command> print its own help: its
+// flags and an example.
+func TestGoldenHelp(t *testing.T) {
 	t.Parallel()
-	var usageText string
-	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"run", "--help"}, {"validate", "-h"}} {
-		got := runInProcess(t, nil, "", args...)
-		if got.code != exitOK || got.stderr != "" {
-			t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, got.code, got.stderr)
+	same := func(name string, argss ...[]string) {
+		t.Helper()
+		var text string
+		for _, args := range argss {
+			got := runInProcess(t, nil, "", args...)
+			if got.code != exitOK || got.stderr != "" {
+				t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, got.code, got.stderr)
+			}
+			if text == "" {
+				text = got.stdout
+			} else if got.stdout != text {
+				t.Errorf("%q prints other help than %q:\n%s", args, argss[0], got.stdout)
+			}
 		}
-		if usageText == "" {
-			usageText = got.stdout
-		} else if got.stdout != usageText {
-			t.Errorf("%q prints other help than --help:\n%s", args, got.stdout)
-		}
+		golden(t, name, text)
 	}
-	golden(t, "usage.golden", usageText)
-	if got := runInProcess(t, nil, ""); got.code != exitUsage || got.stdout != "" || got.stderr != usageText {
-		t.Errorf("no arguments: exit %d (want %d), stdout %q, stderr:\n%s\nwant the usage on stderr", got.code, exitUsage, got.stdout, got.stderr)
+	same("help.golden", []string{"help"}, []string{"--help"}, []string{"-h"})
+	for _, c := range commands {
+		same("help-"+c.name+".golden", []string{c.name, "--help"}, []string{c.name, "-h"}, []string{"help", c.name})
+	}
+	list := runInProcess(t, nil, "", "help")
+	if got := runInProcess(t, nil, ""); got.code != exitUsage || got.stdout != "" || got.stderr != list.stdout {
+		t.Errorf("no arguments: exit %d (want %d), stdout %q, stderr:\n%s\nwant the list of commands on stderr", got.code, exitUsage, got.stdout, got.stderr)
+	}
+	if got := runInProcess(t, nil, "", "report", "--help"); strings.Contains(got.stderr, "no summary.json") {
+		t.Errorf("report --help looked for a run folder called --help:\n%s", got.stderr)
 	}
 }
 

@@ -10,8 +10,12 @@ import (
 // reportCmd prints a run's totals, summed over its shards, and writes the
 // run's merged failed rows for a re-run. It exits with the run's own code.
 func reportCmd(args []string, e env) error {
+	if len(args) == 1 && isHelp(args[0]) && args[0] != "help" {
+		fmt.Fprint(e.stdout, commandHelp(findCommand("report")))
+		return nil
+	}
 	if len(args) != 1 {
-		return usagef("usage: replace-metadata report RUN-FOLDER")
+		return usagef("usage: replace-metadata report <run folder>")
 	}
 	t, err := reports.Merge(e.path(args[0]))
 	if err != nil {
