@@ -58,8 +58,14 @@ folder. It sends no write.`,
 each row run would refuse, then a summary. Exits 0 when every row is valid,
 1 when some are not, 2 when the file cannot be read.`,
 		example: "replace-metadata validate --input users.csv"},
-	{name: "report", set: cmdReport, args: "<run folder>", summary: "print a run's totals, summed over its shards, and write its merged failed rows",
-		example: "replace-metadata report runs/plan-migration"},
+	{name: "report", set: cmdReport, args: "[--json] <run folder>", summary: "summarize a run, finished or stopped, summed over its shards",
+		about: `Prints a run's summary: its rows by outcome (counted from results.csv), the
+most common error codes with an example each, requests, removed keys, its
+files and the commands to go on. For a sharded run it sums the shards and
+writes their failed rows, merged, into the run folder; their path is the
+last line. It exits with the run's own exit code.`,
+		example: "replace-metadata report runs/plan-migration",
+		flags:   []commandFlag{{"json", "print summary.json's data, summed over the shards and counted from results.csv, with the error codes, as one JSON object"}}},
 	{name: "verify", set: cmdVerify, args: "<run folder>", summary: "read back every user the run wrote and compare",
 		example: "replace-metadata verify runs/plan-migration"},
 	{name: "rollback", set: cmdRollback, args: "<run folder>", summary: "put back what a run replaced, from its backup, where nothing changed since",
