@@ -133,8 +133,8 @@ func (s *session) logProgress() func(reports.Progress) {
 	var last int
 	var lastAt time.Duration
 	return func(p reports.Progress) {
-		if p.Final {
-			return
+		if p.Final || s.display != nil {
+			return // the display shows it
 		}
 		done := p.Counts.Total()
 		perSec := 0.0

@@ -43,6 +43,7 @@ type config struct {
 	LogLevel          string   `yaml:"log_level"`
 	LogFormat         string   `yaml:"log_format"`
 	Progress          duration `yaml:"progress_interval"`
+	ProgressMode      autoFlag `yaml:"progress"`
 	NoRead            bool     `yaml:"no_read"`
 	WriteUnchanged    bool     `yaml:"write_unchanged"`
 	MaxRemovedKeys    limit    `yaml:"max_removed_keys"`
@@ -68,6 +69,7 @@ func defaults() config {
 		LogLevel:       "info",
 		LogFormat:      "auto",
 		Progress:       duration(5 * time.Second),
+		ProgressMode:   progressAuto,
 		ShardCount:     1,
 		MaxRemovedKeys: -1,
 		APIURL:         "https://api.clerk.com",
@@ -132,7 +134,9 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogLevel) }},
 	{flag: "log-format", key: "log_format", cmds: cmdsConnect, usage: "json, console, or auto (console when stderr is a terminal)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogFormat) }},
-	{flag: "progress-interval", key: "progress_interval", cmds: cmdsConnect, usage: "how often to log progress (0: never)",
+	{flag: "progress", key: "progress", cmds: cmdsConnect, usage: "auto, on or off: a live display of the run's progress on stderr (auto: when stderr is a terminal and TERM is not dumb); off: a progress line is logged every progress-interval",
+		value: func(c *config) flag.Value { return &c.ProgressMode }},
+	{flag: "progress-interval", key: "progress_interval", cmds: cmdsConnect, usage: "how often to log a progress line when the display is off (0: never)",
 		value: func(c *config) flag.Value { return &c.Progress }},
 	{flag: "no-read", key: "no_read", cmds: cmdRun, usage: "do not read users before writing them: no backup, no skip of unchanged rows, no count of removed keys (for keys or proxies that cannot read)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.NoRead) }},
@@ -373,6 +377,30 @@ func (l *limit) Set(v string) error {
 	return nil
 }
 func (l *limit) UnmarshalYAML(n *yaml.Node) error { return l.Set(n.Value) }
+
+// autoFlag is auto, on or off: whether the live progress display is
+// drawn (auto: when stderr is a terminal).
+type autoFlag string
+
+const (
+	progressAuto autoFlag = "auto"
+	progressOn   autoFlag = "on"
+	progressOff  autoFlag = "off"
+)
+
+func (m *autoFlag) String() string { return string(*m) }
+func (m *autoFlag) Set(v string) error {
+	switch x := autoFlag(strings.TrimSpace(v)); x {
+	case progressAuto, progressOn, progressOff:
+		*m = x
+		return nil
+	}
+	return fmt.Errorf("want auto, on or off")
+}
+
+// UnmarshalYAML takes the scalar as written: YAML 1.1 would make on and
+// off booleans.
+func (m *autoFlag) UnmarshalYAML(n *yaml.Node) error { return m.Set(n.Value) }
 
 // workers is a pool size; 0 means auto.
 type workers int

@@ -49,6 +49,8 @@ type session struct {
 	job   *job.Job
 	sum   reports.Summary
 	start time.Time
+
+	display *display // the live progress on a terminal; nil when not drawn
 }
 
 // recorder is what a session records rows in: a run's reports.Writer, or
@@ -88,7 +90,7 @@ func apply(ctx context.Context, cfg config, e env, plan bool) error {
 }
 
 func (s *session) run(ctx context.Context) error {
-	log, err := newLogger(&scrubbed{w: s.env.stderr, s: s.sec}, s.cfg.LogLevel, s.cfg.LogFormat)
+	log, err := newLogger(s.progressDisplay(&scrubbed{w: s.env.stderr, s: s.sec}), s.cfg.LogLevel, s.cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -266,6 +268,7 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 	u := &reports.Updater{Snapshot: s.progress}
 	u.Every(summaryInterval, s.writeSummary)
 	u.Every(time.Duration(s.cfg.Progress), s.logProgress())
+	u.Every(displayInterval, s.display.Update)
 	if m := startMetrics(s.cfg, s.log, s.runID, s.start); m != nil {
 		u.Every(time.Duration(s.cfg.Metrics.PushInterval), m.push)
 	}
