@@ -396,12 +396,15 @@ func (s *session) finish(st job.Stats, runErr error) error {
 	for _, status := range reports.Statuses() {
 		ev = ev.Int(status.String(), sum.Counts[status])
 	}
-	ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
+	ev = ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
 		Int64("requests", st.Requests).Int64("reads", st.Reads).Int64("writes", st.Writes).
 		Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
 		Int("removed_keys", sum.Removed).Int("added_keys", sum.Added).Int("changed_keys", sum.Changed).
 		Float64("elapsed_seconds", sum.ElapsedSeconds).Float64("achieved_rate", sum.AchievedRate).
-		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir).Msg(sum.Command + " finished")
+		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir)
+	end := s.conclusion(st)
+	end.fields(ev).Msg(sum.Command + " finished")
+	end.print()
 	if s.plan {
 		printPlan(s.stdout, sum, int(s.cfg.MaxRemovedKeys))
 	}

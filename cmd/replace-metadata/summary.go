@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/replace-metadata/replace-metadata/job"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -26,6 +27,47 @@ type conclusion struct {
 	// fsDir the same folder as the tool opens it.
 	dir, fsDir string
 	rates      rates
+	// out is where print writes the summary (the display's stderr, when a
+	// person watches); nil: the facts go into the log line instead.
+	out io.Writer
+}
+
+// conclusion is how the session's run ends, for a person or the log: its
+// settled summary, with the error codes and files of the run folder and
+// this session's rates. A plan has none (printPlan says what it found).
+func (s *session) conclusion(st job.Stats) *conclusion {
+	if s.plan {
+		return nil
+	}
+	fsDir := s.env.path(s.dir)
+	a, err := reports.Analyze(fsDir)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("could not read the run folder back for the summary")
+		a = &reports.Analysis{Totals: reports.Totals{RunDir: fsDir,
+			Shards: []reports.Shard{{Dir: fsDir, Count: 1, Summary: &s.sum}}}}
+		if s.sum.Counts.Failures() > 0 {
+			a.FailedFile = filepath.Join(fsDir, reports.FailedFile(s.sum.Format))
+		}
+	}
+	a.Summary, a.Unsettled = s.sum, nil // settled by this session, just now
+	if s.cfg.ShardCount > 1 {
+		a.ShardIndex, a.ShardCount = s.cfg.ShardIndex, s.cfg.ShardCount
+	}
+	c := &conclusion{a: a, dir: s.dir, fsDir: fsDir, rates: rates{
+		requests: st.Requests, reads: st.Reads, writes: st.Writes, sessions: s.sum.Sessions,
+		over: time.Duration(s.sum.ElapsedSeconds * float64(time.Second)), session: s.prev != nil, available: true,
+	}}
+	if s.display != nil {
+		c.out = s.display
+	}
+	return c
+}
+
+// print writes the summary where a person watches, if one does.
+func (c *conclusion) print() {
+	if c != nil && c.out != nil {
+		c.write(c.out)
+	}
 }
 
 // rates are the requests behind the per-second figures: a session's, or
@@ -326,6 +368,9 @@ func (c *conclusion) unfinished() []int {
 // fields adds the summary's facts to the run finished log line, for runs
 // no person watches: the same facts as the printed summary.
 func (c *conclusion) fields(ev *zerolog.Event) *zerolog.Event {
+	if c == nil || c.out != nil {
+		return ev
+	}
 	a := c.a
 	if a.Total > 0 {
 		pct := zerolog.Dict()
