@@ -13,6 +13,7 @@ import (
 	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/replace-metadata/replace-metadata/reports"
 )
@@ -56,7 +57,7 @@ type display struct {
 // the progress). out is a terminal, or something that stands for one.
 func newDisplay(out io.Writer, title string, total int) *display {
 	fd := -1
-	if f := terminalFile(out); f != nil {
+	if f := terminalFile(out); f != nil && term.IsTerminal(int(f.Fd())) {
 		fd = int(f.Fd())
 	}
 	return &display{out: out, fd: fd, v: view{title: cleanTitle(title), total: total}}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
 	"github.com/replace-metadata/replace-metadata/reports"
 )
 
@@ -128,4 +130,39 @@ func TestDisplayDraws(t *testing.T) {
 	var nilDisplay *display
 	nilDisplay.Update(p) // a session without a display feeds it all the same
 	nilDisplay.Finish(final)
+}
+
+// TestProgressFlag: --progress on draws the display (and the summary)
+// whatever stderr is, here a pipe; auto draws nothing when stderr is no
+// terminal, and off never does: both log the progress line instead.
+func TestProgressFlag(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"on", "auto", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			_, url := startEmulator(t, emulator.Config{AutoCreate: true})
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "in.ndjson"), manyRows(8, 8))
+			got := runBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
+				"run", "--input", "in.ndjson", "--run-id", "p", "--rate", "10", "--progress", mode, "--progress-interval", "300ms")
+			if got.code != exitOK {
+				t.Fatalf("exit %d\nstderr:\n%s", got.code, got.stderr)
+			}
+			drawn := strings.Contains(got.stderr, "\x1b[") && strings.Contains(got.stderr, "run in.ndjson [") &&
+				strings.Contains(got.stderr, "Run p finished (exit 0)")
+			logged := strings.Contains(got.stderr, `"message":"progress"`)
+			if drawn != (mode == "on") || logged != (mode != "on") {
+				t.Errorf("--progress %s: display drawn %v, progress logged %v\nstderr:\n%q", mode, drawn, logged, got.stderr)
+			}
+			if mode != "on" && strings.ContainsRune(got.stderr, 0x1b) {
+				t.Errorf("--progress %s wrote escape codes:\n%q", mode, got.stderr)
+			}
+			if lastLine(got.stdout) != filepath.Join("runs", "p") {
+				t.Errorf("the run folder is not the last line of stdout: %q", got.stdout)
+			}
+		})
+	}
+	if got := runInProcess(t, nil, "", "run", "--progress", "sometimes"); got.code != exitUsage || !strings.Contains(got.stderr, "auto, on or off") {
+		t.Errorf("--progress sometimes: exit %d\n%s", got.code, got.stderr)
+	}
 }
