@@ -110,3 +110,23 @@ func TestAnalyzeShards(t *testing.T) {
 		t.Errorf("shard 0 alone: shard %d of %d, counts %v, complete %v, exit %d", one.ShardIndex, one.ShardCount, one.Counts, one.Complete, one.ExitCode)
 	}
 }
+
+// TestAnalyzePlan: a plan's folder has no results.csv: its counts, its
+// actions and its users are its summary's.
+func TestAnalyzePlan(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	actions := ActionCounts{ActionChange: 5, ActionUnchanged: 2, ActionNotFound: 1}
+	sum := Summary{Command: "plan", RunID: "p", Total: 8, Complete: true, Actions: &actions, PlanUsers: 4,
+		KeyCounts: KeyCounts{Removed: 7}, ExitCode: ExitRows}
+	if err := WriteSummary(dir, sum); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Analyze(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Actions == nil || *a.Actions != actions || a.PlanUsers != 4 || a.Removed != 7 || a.Command != "plan" || a.ExitCode != ExitRows {
+		t.Errorf("plan read back: %+v", a.Summary)
+	}
+}

@@ -93,6 +93,15 @@ func Merge(runDir string) (*Totals, error) {
 		if s.Stopped != "" && !slices.Contains(stopped, s.Stopped) {
 			stopped = append(stopped, s.Stopped)
 		}
+		if s.Actions != nil { // a plan's
+			if t.Actions == nil {
+				t.Actions = &ActionCounts{}
+			}
+			for a, n := range s.Actions {
+				t.Actions[a] += n
+			}
+			t.PlanUsers += s.PlanUsers
+		}
 		t.Sessions = max(t.Sessions, s.Sessions)
 		t.AchievedRate += s.AchievedRate // shards run side by side
 		t.Total += s.Total
