@@ -39,7 +39,15 @@ const (
 // frame on the screen; from then on lines pass straight through. Nothing
 // is drawn before the first Update, so a prompt (the live-key
 // confirmation) has the terminal to itself. Any command that has a title
-// and a reports.Progress can show one: run, plan, verify, rollback.
+// and a reports.Progress can show one (run, plan, verify, rollback):
+//
+//	var d *display // nil: not drawn; its Update and Finish do nothing
+//	out := io.Writer(&scrubbed{w: e.stderr, s: sec})
+//	if displayOn(cfg.ProgressMode, out, e.getenv) {
+//		d = newDisplay(out, "verify runs/nightly", rows)
+//		out = d // the logger writes through it
+//	}
+//	u.Every(displayInterval, d.Update) // u.Stop(final) finishes it
 type display struct {
 	out io.Writer // stderr, scrubbed
 	fd  int       // the terminal's file descriptor; -1: forced on something else
