@@ -55,7 +55,7 @@ func (s *session) conclusion(st job.Stats) *conclusion {
 	}
 	c := &conclusion{a: a, dir: s.dir, fsDir: fsDir, rates: rates{
 		requests: st.Requests, reads: st.Reads, writes: st.Writes, sessions: s.sum.Sessions,
-		over: time.Duration(s.sum.ElapsedSeconds * float64(time.Second)), session: s.prev != nil, available: true,
+		over: time.Duration(s.sum.ElapsedSeconds * float64(time.Second)), session: s.prev != nil,
 	}}
 	if s.display != nil {
 		c.out = s.display
@@ -77,11 +77,10 @@ type rates struct {
 	over                    time.Duration
 	// lastOnly: only the last session's request rate is known (report
 	// on a resumed run: summary.json keeps totals and the last rate).
-	lastOnly  bool
-	lastRate  float64
-	session   bool // the figures are this session's, not the run's
-	sessions  int
-	available bool
+	lastOnly bool
+	lastRate float64
+	session  bool // the figures are this session's, not the run's
+	sessions int
 }
 
 // topErrors is how many error codes the summary names.
@@ -95,7 +94,7 @@ const topPaths = 5
 // request rate is kept.
 func runRates(a *reports.Analysis) rates {
 	r := rates{requests: a.Requests, reads: a.Reads, writes: a.Writes, sessions: a.Sessions,
-		over: time.Duration(a.ElapsedSeconds * float64(time.Second)), available: a.ElapsedSeconds > 0}
+		over: time.Duration(a.ElapsedSeconds * float64(time.Second))}
 	if a.Sessions > 1 {
 		r.lastOnly, r.lastRate = true, a.AchievedRate
 	}
@@ -165,7 +164,7 @@ func (c *conclusion) write(w io.Writer) {
 		count(int(a.Reads), "read"), count(int(a.Writes), "write"), counted(int(a.Retries), "retry", "retries"), group(int(a.RateLimited)))
 	if r := c.rates; r.lastOnly {
 		fmt.Fprintf(w, "  %.1f requests/s in the last of %d sessions\n", r.lastRate, r.sessions)
-	} else if r.available && r.over > 0 {
+	} else if r.over > 0 {
 		secs := r.over.Seconds()
 		fmt.Fprintf(w, "  %.1f requests/s: %.1f reads/s, %.1f writes/s", float64(r.requests)/secs, float64(r.reads)/secs, float64(r.writes)/secs)
 		if r.session {
@@ -388,7 +387,7 @@ func (c *conclusion) fields(ev *zerolog.Event) *zerolog.Event {
 		}
 		ev = ev.Array("top_errors", arr)
 	}
-	if r := c.rates; r.available && r.over > 0 && !r.lastOnly {
+	if r := c.rates; r.over > 0 && !r.lastOnly {
 		secs := r.over.Seconds()
 		ev = ev.Float64("requests_per_second", round(float64(r.requests)/secs, 2)).
 			Float64("reads_per_second", round(float64(r.reads)/secs, 2)).
