@@ -344,8 +344,9 @@ var (
 	bearerRE = regexp.MustCompile(`(?i)(bearer\s+)?sk_(live|test)_[A-Za-z0-9_\-]+`)
 )
 
-// describeBody turns a non-Clerk error body into a short message: an HTML
-// page's title, or the text itself.
+// describeBody turns a non-Clerk error body into a short message: the
+// status, then an HTML page's title or the text itself (the status once,
+// when the page starts with it).
 func describeBody(body string, status int) string {
 	text := body
 	if m := titleRE.FindStringSubmatch(body); m != nil {
@@ -354,7 +355,11 @@ func describeBody(body string, status int) string {
 		text = tagRE.ReplaceAllString(body, " ")
 	}
 	text = strings.TrimSpace(spaceRE.ReplaceAllString(html.UnescapeString(text), " "))
-	return fmt.Sprintf("%d %s", status, cmp.Or(text, http.StatusText(status)))
+	code := strconv.Itoa(status)
+	if rest, ok := strings.CutPrefix(text, code); ok && (rest == "" || rest[0] == ' ') {
+		return text // a proxy's page says its status itself: "503 Service Unavailable"
+	}
+	return code + " " + cmp.Or(text, http.StatusText(status))
 }
 
 // clean makes a message safe to log and report: the key and anything

@@ -143,12 +143,20 @@ func TestResponses(t *testing.T) {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(502)
 			io.WriteString(w, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
-		}, 502, "http_502", "502 502 Bad Gateway", 0, false},
+		}, 502, "http_502", "502 Bad Gateway", 0, false},
 		{"bare text 429", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "3")
 			w.WriteHeader(429)
 			io.WriteString(w, "Too Many Requests\n")
 		}, 429, "http_429", "429 Too Many Requests", 3 * time.Second, false},
+		{"text that starts with its status", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(503)
+			io.WriteString(w, "503 Service Unavailable\n")
+		}, 503, "http_503", "503 Service Unavailable", 0, false},
+		{"text that starts with another number", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(503)
+			io.WriteString(w, "5030 backends down")
+		}, 503, "http_503", "503 5030 backends down", 0, false},
 		{"empty 503 with a date", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
 			w.WriteHeader(503)

@@ -173,7 +173,13 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 	if cause := context.Cause(r.stop); cause != nil {
 		var se *StopError
 		if !errors.As(cause, &se) {
-			se = &StopError{Reason: "stopped: " + cause.Error(), Cause: cause}
+			// The cause says why ("interrupted (SIGINT)"); a bare
+			// cancellation says nothing, so it says it stopped.
+			reason := cause.Error()
+			if cause == context.Canceled {
+				reason = "stopped: " + reason
+			}
+			se = &StopError{Reason: reason, Cause: cause}
 		}
 		return st, se
 	}

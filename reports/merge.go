@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/replace-metadata/replace-metadata/input"
 )
@@ -77,6 +78,7 @@ func Merge(runDir string) (*Totals, error) {
 	count := t.Shards[0].Count
 	seen := map[int]bool{}
 	top := newPathCounts(nil)
+	var stopped []string
 	t.Complete = true
 	for _, sh := range t.Shards {
 		if sh.Count != count {
@@ -86,7 +88,22 @@ func Merge(runDir string) (*Totals, error) {
 		s := sh.Summary
 		if t.RunID == "" {
 			t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
+			t.Command, t.APIURL, t.KeyFingerprint = s.Command, s.APIURL, s.KeyFingerprint
 		}
+		if s.Stopped != "" && !slices.Contains(stopped, s.Stopped) {
+			stopped = append(stopped, s.Stopped)
+		}
+		if s.Actions != nil { // a plan's
+			if t.Actions == nil {
+				t.Actions = &ActionCounts{}
+			}
+			for a, n := range s.Actions {
+				t.Actions[a] += n
+			}
+			t.PlanUsers += s.PlanUsers
+		}
+		t.Sessions = max(t.Sessions, s.Sessions)
+		t.AchievedRate += s.AchievedRate // shards run side by side
 		t.Total += s.Total
 		t.Counts.Add(s.Counts)
 		t.Duplicates += s.Duplicates
@@ -109,6 +126,7 @@ func Merge(runDir string) (*Totals, error) {
 		t.ExitCode = max(t.ExitCode, s.ExitCode)
 	}
 	t.TopRemoved = top.top(TopPaths)
+	t.Stopped = strings.Join(stopped, "; ")
 	for i := range count {
 		if !seen[i] {
 			t.Missing = append(t.Missing, i)

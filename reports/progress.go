@@ -59,10 +59,20 @@ func (u *Updater) Start() {
 	go u.loop()
 }
 
+// Halt ends the loop: no snapshot is taken after it returns, so the run's
+// state may change under it. Stop halts it too.
+func (u *Updater) Halt() {
+	select {
+	case <-u.stop:
+	default:
+		close(u.stop)
+	}
+	<-u.done
+}
+
 // Stop ends the loop, and calls every consumer with final (Final set).
 func (u *Updater) Stop(final Progress) {
-	close(u.stop)
-	<-u.done
+	u.Halt()
 	final.Final = true
 	for _, c := range u.consumers {
 		c.fn(final)

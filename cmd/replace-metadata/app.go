@@ -112,7 +112,7 @@ func report(err error, stderr io.Writer) int {
 // run is the whole command: it parses args and runs a subcommand.
 func run(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage())
+		fmt.Fprint(e.stderr, commandList())
 		return &exitError{code: exitUsage}
 	}
 	cmd, rest := args[0], args[1:]
@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, e env) error {
 	case "run", "validate", "plan":
 		cfg, err := loadConfig(newFlagSet(), rest, e.getenv, e.dir)
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(e.stdout, usage())
+			fmt.Fprint(e.stdout, commandHelp(findCommand(cmd)))
 			return nil
 		}
 		if err != nil {
@@ -131,16 +131,16 @@ func run(ctx context.Context, args []string, e env) error {
 		}
 		return apply(ctx, cfg, e, cmd == "plan")
 	case "verify", "rollback":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprint(e.stdout, commandHelp(findCommand(cmd)))
+			return nil
+		}
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-			if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help") {
-				fmt.Fprint(e.stdout, usage())
-				return nil
-			}
-			return usagef("usage: replace-metadata %s RUN-FOLDER [flags]", cmd)
+			return usagef("usage: replace-metadata %s <run folder> [flags]", cmd)
 		}
 		cfg, err := loadConfig(newFlagSet(), rest[1:], e.getenv, e.dir)
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(e.stdout, usage())
+			fmt.Fprint(e.stdout, commandHelp(findCommand(cmd)))
 			return nil
 		}
 		if err != nil {
@@ -153,15 +153,40 @@ func run(ctx context.Context, args []string, e env) error {
 	case "report":
 		return reportCmd(rest, e)
 	case "version", "--version", "-version":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprint(e.stdout, commandHelp(findCommand("version")))
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "replace-metadata %s (clerk-sdk-go %s, Clerk API %s, %s)\n",
 			toolVersion(), clerkapi.SDKVersion, clerkapi.APIVersion, runtime.Version())
 		return nil
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, usage())
+		return helpCmd(rest, e)
+	}
+	if c := findCommand(cmd); c != nil {
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprint(e.stdout, commandHelp(c))
+			return nil
+		}
+		return usagef("%s is not in this build of replace-metadata (%s)", cmd, toolVersion())
+	}
+	fmt.Fprint(e.stderr, commandList())
+	return usagef("unknown command %q", cmd)
+}
+
+// helpCmd prints the list of commands, or one command's help.
+func helpCmd(args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stdout, commandList())
 		return nil
 	}
-	fmt.Fprint(e.stderr, usage())
-	return usagef("unknown command %q", cmd)
+	c := findCommand(args[0])
+	if c == nil || len(args) > 1 {
+		fmt.Fprint(e.stderr, commandList())
+		return usagef("no help for %q", strings.Join(args, " "))
+	}
+	fmt.Fprint(e.stdout, commandHelp(c))
+	return nil
 }
 
 // newFlagSet returns a flag set that prints nothing: usage has one source.
@@ -170,48 +195,4 @@ func newFlagSet() *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
-}
-
-// usage is the command's help, built from the one list of settings.
-func usage() string {
-	var b strings.Builder
-	b.WriteString(`replace-metadata replaces the metadata of Clerk users from a CSV or NDJSON file,
-through PUT /v1/users/{user_id}/metadata, and reports what happened to every row.
-
-Usage:
-  replace-metadata run [flags]          apply the input
-  replace-metadata plan [flags]         read every user and say what run would change,
-                                        remove and skip; write nothing
-  replace-metadata validate [flags]     check the input offline and send nothing
-  replace-metadata report RUN-FOLDER    print a run's totals, summed over its shards,
-                                        and write its merged failed rows
-  replace-metadata version
-
-Settings, lowest to highest precedence: built-in defaults, config.yaml (or
---config FILE), environment variables, flags. The secret key comes from
-CLERK_SECRET_KEY or secret_key_file, never from a flag or config.yaml.
-
-Flags (config key, environment variable):
-`)
-	d := defaults()
-	for _, s := range settings {
-		fmt.Fprintf(&b, "  --%s (%s, %s)\n", s.flag, s.key, s.envName())
-		def := s.value(&d).String()
-		if def != "" && def != "false" && def != "0s" && def != "0" {
-			fmt.Fprintf(&b, "        %s (default %s)\n", s.usage, def)
-		} else {
-			fmt.Fprintf(&b, "        %s\n", s.usage)
-		}
-	}
-	b.WriteString(`  --config FILE
-        config file (default ./config.yaml when present; env REPLACE_METADATA_CONFIG)
-  --no-expand-env
-        do not expand $VARS in the config file
-
-Exit codes: 0 every row succeeded; 1 finished with failed or invalid rows;
-2 usage, config or input error, nothing sent; 3 stopped before every row had
-an outcome (signal, deadline, wrong key, circuit breaker): resume with the
-same --run-id.
-`)
-	return b.String()
 }

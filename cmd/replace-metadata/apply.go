@@ -79,7 +79,7 @@ func confirm(e env, src *source, apiURL string) error {
 	}
 	rows := "the rows of " + src.name
 	if src.rows > 0 {
-		rows = fmt.Sprintf("%d rows of %s", src.rows, src.name)
+		rows = count(src.rows, "row") + " of " + src.name
 	}
 	fmt.Fprintf(e.stderr, "This run writes %s to a PRODUCTION Clerk instance (live key) at %s.\nType yes to go on: ", rows, apiURL)
 	answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
@@ -138,8 +138,8 @@ func (s *session) logProgress() func(reports.Progress) {
 	var last int
 	var lastAt time.Duration
 	return func(p reports.Progress) {
-		if p.Final {
-			return
+		if p.Final || s.display != nil {
+			return // the display shows it
 		}
 		done := p.Counts.Total()
 		perSec := 0.0

@@ -50,7 +50,7 @@ func TestCLI(t *testing.T) {
 		{"bad env value", []string{"validate", "--input", good}, map[string]string{"REPLACE_METADATA_WORKERS": "lots"}, exitUsage, "", "REPLACE_METADATA_WORKERS"},
 		{"bad run id", []string{"run", "--input", good, "--run-id", "../x"}, map[string]string{"CLERK_SECRET_KEY": testKey}, exitUsage, "", "run id"},
 		{"shard out of range", []string{"validate", "--input", good, "--shard-count", "2"}, map[string]string{"JOB_COMPLETION_INDEX": "2"}, exitUsage, "", "shard_index 2"},
-		{"validate ok", []string{"validate", "--input", good}, nil, exitOK, "1 rows: 1 valid, 0 invalid", ""},
+		{"validate ok", []string{"validate", "--input", good}, nil, exitOK, "1 row: 1 valid, 0 invalid", ""},
 		{"validate invalid", []string{"validate", "--input", bad}, nil, exitRows, `bad.ndjson:2: row 2: invalid (invalid_user_id)`, ""},
 		{"dry run is validate", []string{"run", "--dry-run", "--input", bad}, nil, exitRows, "2 rows: 1 valid, 1 invalid", ""},
 		{"validate header", []string{"validate", "--input", badHeader}, nil, exitUsage, "", "unknown column"},
@@ -229,13 +229,23 @@ func TestShippedConfig(t *testing.T) {
 	}
 }
 
-// TestUsageNamesEverySetting: the usage text comes from the settings list.
-func TestUsageNamesEverySetting(t *testing.T) {
+// TestHelpNamesEverySetting: each command's help comes from the settings
+// list: it names every setting that applies to the command, and only
+// those; every setting applies to some command.
+func TestHelpNamesEverySetting(t *testing.T) {
 	t.Parallel()
-	u := usage()
 	for _, s := range settings {
-		if !strings.Contains(u, fmt.Sprintf("--%s (%s, %s)", s.flag, s.key, s.envName())) {
-			t.Errorf("usage lacks --%s", s.flag)
+		line := fmt.Sprintf("--%s (%s, %s)", s.flag, s.key, s.envName())
+		some := false
+		for _, c := range commands {
+			got := strings.Contains(commandHelp(&c), line)
+			if got != s.appliesTo(c.set) {
+				t.Errorf("%s --help names --%s: %v, want %v", c.name, s.flag, got, !got)
+			}
+			some = some || got
+		}
+		if !some {
+			t.Errorf("no command's help names --%s", s.flag)
 		}
 	}
 }

@@ -48,6 +48,7 @@ type config struct {
 	LogLevel          string    `yaml:"log_level"`
 	LogFormat         string    `yaml:"log_format"`
 	Progress          duration  `yaml:"progress_interval"`
+	ProgressMode      autoFlag  `yaml:"progress"`
 	NoRead            bool      `yaml:"no_read"`
 	WriteUnchanged    bool      `yaml:"write_unchanged"`
 	MaxRemovedKeys    limit     `yaml:"max_removed_keys"`
@@ -76,6 +77,7 @@ func defaults() config {
 		LogLevel:       "info",
 		LogFormat:      "auto",
 		Progress:       duration(5 * time.Second),
+		ProgressMode:   progressAuto,
 		ShardCount:     1,
 		MaxRemovedKeys: -1,
 		APIURL:         "https://api.clerk.com",
@@ -87,84 +89,88 @@ func defaults() config {
 }
 
 // setting ties a config field to its flag, YAML key and environment
-// variable.
+// variable, and names the commands it applies to (none named: run and
+// plan), whose help lists it.
 type setting struct {
 	flag, key, env, usage string
+	cmds                  cmdSet
 	value                 func(*config) flag.Value
 }
 
 const envPrefix = "REPLACE_METADATA_"
 
 var settings = []setting{
-	{flag: "input", key: "input", usage: "input file, CSV or NDJSON (- reads standard input)",
+	{flag: "input", key: "input", cmds: cmdRun | cmdPlan | cmdValidate, usage: "input file, CSV or NDJSON (- reads standard input)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Input) }},
-	{flag: "format", key: "format", usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
+	{flag: "format", key: "format", cmds: cmdRun | cmdPlan | cmdValidate, usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Format) }},
-	{flag: "csv-delimiter", key: "csv_delimiter", usage: "CSV cell delimiter: , ; or tab, or auto to tell it from the header line",
+	{flag: "csv-delimiter", key: "csv_delimiter", cmds: cmdRun | cmdPlan | cmdValidate, usage: "CSV cell delimiter: , ; or tab, or auto to tell it from the header line",
 		value: func(c *config) flag.Value { return &c.CSVDelimiter }},
-	{flag: "ignore-columns", key: "ignore_columns", usage: "comma-separated CSV columns and NDJSON keys to skip, such as email,name kept for people",
+	{flag: "ignore-columns", key: "ignore_columns", cmds: cmdRun | cmdPlan | cmdValidate, usage: "comma-separated CSV columns and NDJSON keys to skip, such as email,name kept for people",
 		value: func(c *config) flag.Value { return &c.IgnoreColumns }},
-	{flag: "report-dir", key: "report_dir", usage: "folder that holds the run folders",
+	{flag: "report-dir", key: "report_dir", cmds: cmdRun | cmdPlan | cmdRollback, usage: "folder that holds the run folders",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
-	{flag: "run-id", key: "run_id", usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
+	{flag: "run-id", key: "run_id", cmds: cmdRun | cmdPlan, usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.RunID) }},
-	{flag: "rate", key: "rate", usage: "most requests per second, reads and writes together, or unlimited; auto is 9 for a sk_test_ key (a development instance allows 10/s) and 90 for a sk_live_ key (production allows 100/s)",
+	{flag: "rate", key: "rate", cmds: cmdsConnect, usage: "most requests per second, reads and writes together, or unlimited; auto is 9 for a sk_test_ key (a development instance allows 10/s) and 90 for a sk_live_ key (production allows 100/s)",
 		value: func(c *config) flag.Value { return &c.Rate }},
-	{flag: "workers", key: "workers", usage: "requests in flight at once, or auto to size from the rate and latency",
+	{flag: "workers", key: "workers", cmds: cmdsConnect, usage: "requests in flight at once, or auto to size from the rate and latency",
 		value: func(c *config) flag.Value { return &c.Workers }},
-	{flag: "max-attempts", key: "max_attempts", usage: "most requests per row, retries included",
+	{flag: "max-attempts", key: "max_attempts", cmds: cmdsConnect, usage: "most requests per row, retries included",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.MaxAttempts) }},
-	{flag: "timeout", key: "timeout", usage: "deadline of each request",
+	{flag: "timeout", key: "timeout", cmds: cmdsConnect, usage: "deadline of each request",
 		value: func(c *config) flag.Value { return &c.Timeout }},
-	{flag: "deadline", key: "deadline", usage: "deadline of the whole run, then it stops like on SIGTERM (0: none)",
+	{flag: "deadline", key: "deadline", cmds: cmdsConnect, usage: "deadline of the whole run, then it stops like on SIGTERM (0: none)",
 		value: func(c *config) flag.Value { return &c.Deadline }},
-	{flag: "grace-period", key: "grace_period", usage: "how long requests in flight may finish after a stop",
+	{flag: "grace-period", key: "grace_period", cmds: cmdsConnect, usage: "how long requests in flight may finish after a stop",
 		value: func(c *config) flag.Value { return &c.Grace }},
-	{flag: "circuit-breaker", key: "circuit_breaker", usage: "stop after this many rows in a row failed after every retry (0: never)",
+	{flag: "circuit-breaker", key: "circuit_breaker", cmds: cmdsConnect, usage: "stop after this many rows in a row failed after every retry (0: never)",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.Breaker) }},
-	{flag: "reject-duplicates", key: "reject_duplicates", usage: "make every row after a user's first invalid",
+	{flag: "reject-duplicates", key: "reject_duplicates", cmds: cmdRun | cmdPlan | cmdValidate, usage: "make every row after a user's first invalid",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.RejectDuplicates) }},
-	{flag: "dry-run", key: "dry_run", usage: "check the input and send nothing (what validate does)",
+	{flag: "dry-run", key: "dry_run", cmds: cmdRun, usage: "check the input and send nothing (what validate does)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.DryRun) }},
-	{flag: "force", key: "force", usage: "plan: replace the plan under the same run id; rollback: put back fields changed since the run wrote them",
+	{flag: "force", key: "force", cmds: cmdPlan | cmdRollback, usage: "plan: replace the plan under the same run id; rollback: put back fields changed since the run wrote them",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Force) }},
-	{flag: "yes", key: "yes", usage: "do not ask before writing to a production instance",
+	{flag: "yes", key: "yes", cmds: cmdRun | cmdRollback, usage: "do not ask before writing to a production instance",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Yes) }},
-	{flag: "sandbox", key: "sandbox", usage: "run against a built-in Clerk emulator seeded with the input's users; no key needed",
+	{flag: "sandbox", key: "sandbox", cmds: cmdRun | cmdPlan, usage: "run against a built-in Clerk emulator seeded with the input's users; no key needed",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Sandbox) }},
-	{flag: "api-url", key: "api_url", env: "CLERK_API_URL", usage: "Clerk Backend API origin; requests go to <api-url>/v1/users/{id}/metadata",
+	{flag: "api-url", key: "api_url", env: "CLERK_API_URL", cmds: cmdsConnect, usage: "Clerk Backend API origin; requests go to <api-url>/v1/users/{id}/metadata",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.APIURL) }},
-	{flag: "secret-key-file", key: "secret_key_file", usage: "file holding the secret key, e.g. a mounted Kubernetes Secret (else CLERK_SECRET_KEY)",
+	{flag: "secret-key-file", key: "secret_key_file", cmds: cmdsConnect, usage: "file holding the secret key, e.g. a mounted Kubernetes Secret (else CLERK_SECRET_KEY)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.SecretKeyFile) }},
-	{flag: "allow-insecure-http", key: "allow_insecure_http", usage: "allow a plain http API URL to a non-loopback host",
+	{flag: "allow-insecure-http", key: "allow_insecure_http", cmds: cmdsConnect, usage: "allow a plain http API URL to a non-loopback host",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.AllowInsecureHTTP) }},
-	{flag: "log-level", key: "log_level", usage: "debug, info, warn or error",
+	{flag: "log-level", key: "log_level", cmds: cmdsConnect, usage: "debug, info, warn or error",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogLevel) }},
-	{flag: "log-format", key: "log_format", usage: "json, console, or auto (console when stderr is a terminal)",
+	{flag: "log-format", key: "log_format", cmds: cmdsConnect, usage: "json, console, or auto (console when stderr is a terminal)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.LogFormat) }},
-	{flag: "progress-interval", key: "progress_interval", usage: "how often to log progress (0: never)",
+	{flag: "progress", key: "progress", cmds: cmdsConnect, usage: "auto, on or off: a live display of the run's progress on stderr (auto: when stderr is a terminal and TERM is not dumb); off: a progress line is logged every progress-interval",
+		value: func(c *config) flag.Value { return &c.ProgressMode }},
+	{flag: "progress-interval", key: "progress_interval", cmds: cmdsConnect, usage: "how often to log a progress line when the display is off (0: never)",
 		value: func(c *config) flag.Value { return &c.Progress }},
-	{flag: "no-read", key: "no_read", usage: "do not read users before writing them: no backup, no skip of unchanged rows, no count of removed keys (for keys or proxies that cannot read)",
+	{flag: "no-read", key: "no_read", cmds: cmdRun, usage: "do not read users before writing them: no backup, no skip of unchanged rows, no count of removed keys (for keys or proxies that cannot read)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.NoRead) }},
-	{flag: "write-unchanged", key: "write_unchanged", usage: "write rows whose fields already hold their values (to fire Clerk's user.updated webhooks)",
+	{flag: "write-unchanged", key: "write_unchanged", cmds: cmdRun, usage: "write rows whose fields already hold their values (to fire Clerk's user.updated webhooks)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.WriteUnchanged) }},
-	{flag: "max-removed-keys", key: "max_removed_keys", usage: "stop before the write that would take the metadata keys removed over this many, or none",
+	{flag: "max-removed-keys", key: "max_removed_keys", cmds: cmdRun | cmdPlan, usage: "stop before the write that would take the metadata keys removed over this many, or none",
 		value: func(c *config) flag.Value { return &c.MaxRemovedKeys }},
-	{flag: "plan", key: "plan", usage: "run: apply the reviewed plan in this folder, in that folder: the plan's input, and no write over a field that changed since the plan read it",
+	{flag: "plan", key: "plan", cmds: cmdRun, usage: "run: apply the reviewed plan in this folder, in that folder: the plan's input, and no write over a field that changed since the plan read it",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Plan) }},
-	{flag: "canary", key: "canary", usage: "run: send only the first N writes (in input order), then stop as a stopped run does; the same command without it goes on",
+	{flag: "canary", key: "canary", cmds: cmdRun | cmdRollback, usage: "run: send only the first N writes (in input order), then stop as a stopped run does; the same command without it goes on",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.Canary) }},
-	{flag: "verify", key: "verify", usage: "run: at the end, read back every user the run wrote and compare (as the verify command does)",
+	{flag: "verify", key: "verify", cmds: cmdRun | cmdRollback, usage: "run: at the end, read back every user the run wrote and compare (as the verify command does)",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Verify) }},
-	{flag: "shard-index", key: "shard_index", env: "JOB_COMPLETION_INDEX", usage: "this process's shard, 0-based (default: $JOB_COMPLETION_INDEX)",
+	{flag: "shard-index", key: "shard_index", env: "JOB_COMPLETION_INDEX", cmds: cmdRun | cmdPlan, usage: "this process's shard, 0-based (default: $JOB_COMPLETION_INDEX)",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardIndex) }},
-	{flag: "shard-count", key: "shard_count", usage: "number of shards the input is split into by user id",
+	{flag: "shard-count", key: "shard_count", cmds: cmdRun | cmdPlan, usage: "number of shards the input is split into by user id",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.ShardCount) }},
-	{flag: "pushgateway-url", key: "metrics.pushgateway_url", usage: "Prometheus Pushgateway to push the run's metrics to (empty: off)",
+	{flag: "pushgateway-url", key: "metrics.pushgateway_url", cmds: cmdRun | cmdPlan, usage: "Prometheus Pushgateway to push the run's metrics to (empty: off)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Metrics.PushgatewayURL) }},
-	{flag: "push-interval", key: "metrics.push_interval", usage: "how often to push metrics during the run",
+	{flag: "push-interval", key: "metrics.push_interval", cmds: cmdRun | cmdPlan, usage: "how often to push metrics during the run",
 		value: func(c *config) flag.Value { return &c.Metrics.PushInterval }},
-	{flag: "metrics-job", key: "metrics.job_name", usage: "Pushgateway job name",
+	{flag: "metrics-job", key: "metrics.job_name", cmds: cmdRun | cmdPlan, usage: "Pushgateway job name",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Metrics.JobName) }},
 }
 
@@ -549,6 +555,30 @@ func (l *limit) Set(v string) error {
 	return nil
 }
 func (l *limit) UnmarshalYAML(n *yaml.Node) error { return l.Set(n.Value) }
+
+// autoFlag is auto, on or off: whether the live progress display is
+// drawn (auto: when stderr is a terminal).
+type autoFlag string
+
+const (
+	progressAuto autoFlag = "auto"
+	progressOn   autoFlag = "on"
+	progressOff  autoFlag = "off"
+)
+
+func (m *autoFlag) String() string { return string(*m) }
+func (m *autoFlag) Set(v string) error {
+	switch x := autoFlag(strings.TrimSpace(v)); x {
+	case progressAuto, progressOn, progressOff:
+		*m = x
+		return nil
+	}
+	return fmt.Errorf("want auto, on or off")
+}
+
+// UnmarshalYAML takes the scalar as written: YAML 1.1 would make on and
+// off booleans.
+func (m *autoFlag) UnmarshalYAML(n *yaml.Node) error { return m.Set(n.Value) }
 
 // workers is a pool size; 0 means auto.
 type workers int

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -64,25 +65,38 @@ func transcript(t *testing.T, args []string, r result, placeholders map[string]s
 	return out
 }
 
-// TestGoldenUsage: every way of asking for help prints the one usage text
-// on stdout and exits 0; no arguments at all print it on stderr, exit 2.
-func TestGoldenUsage(t *testing.T) {
+// TestGoldenHelp: help, --help and -h print the list of commands on
+// stdout and exit 0 (no arguments at all print it on stderr, exit 2);
+// each command's --help, -h and help <command> print its own help: its
+// flags and an example.
+func TestGoldenHelp(t *testing.T) {
 	t.Parallel()
-	var usageText string
-	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"run", "--help"}, {"validate", "-h"}} {
-		got := runInProcess(t, nil, "", args...)
-		if got.code != exitOK || got.stderr != "" {
-			t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, got.code, got.stderr)
+	same := func(name string, argss ...[]string) {
+		t.Helper()
+		var text string
+		for _, args := range argss {
+			got := runInProcess(t, nil, "", args...)
+			if got.code != exitOK || got.stderr != "" {
+				t.Errorf("%q: exit %d, stderr %q; want exit 0 and nothing on stderr", args, got.code, got.stderr)
+			}
+			if text == "" {
+				text = got.stdout
+			} else if got.stdout != text {
+				t.Errorf("%q prints other help than %q:\n%s", args, argss[0], got.stdout)
+			}
 		}
-		if usageText == "" {
-			usageText = got.stdout
-		} else if got.stdout != usageText {
-			t.Errorf("%q prints other help than --help:\n%s", args, got.stdout)
-		}
+		golden(t, name, text)
 	}
-	golden(t, "usage.golden", usageText)
-	if got := runInProcess(t, nil, ""); got.code != exitUsage || got.stdout != "" || got.stderr != usageText {
-		t.Errorf("no arguments: exit %d (want %d), stdout %q, stderr:\n%s\nwant the usage on stderr", got.code, exitUsage, got.stdout, got.stderr)
+	same("help.golden", []string{"help"}, []string{"--help"}, []string{"-h"})
+	for _, c := range commands {
+		same("help-"+c.name+".golden", []string{c.name, "--help"}, []string{c.name, "-h"}, []string{"help", c.name})
+	}
+	list := runInProcess(t, nil, "", "help")
+	if got := runInProcess(t, nil, ""); got.code != exitUsage || got.stdout != "" || got.stderr != list.stdout {
+		t.Errorf("no arguments: exit %d (want %d), stdout %q, stderr:\n%s\nwant the list of commands on stderr", got.code, exitUsage, got.stdout, got.stderr)
+	}
+	if got := runInProcess(t, nil, "", "report", "--help"); strings.Contains(got.stderr, "no summary.json") {
+		t.Errorf("report --help looked for a run folder called --help:\n%s", got.stderr)
 	}
 }
 
@@ -113,9 +127,10 @@ func TestGoldenValidate(t *testing.T) {
 	}
 }
 
-// TestGoldenReport: what report prints for a finished run folder, and for
-// a sharded run whose middle shard has not run, with the failed rows it
-// merges.
+// TestGoldenReport: what report prints, and report --json, for a
+// finished run folder, for a sharded run whose middle shard has not run
+// (with the failed rows it merges), and for a run killed mid-way, whose
+// summary.json was never settled: its counts come from results.csv.
 func TestGoldenReport(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -123,8 +138,9 @@ func TestGoldenReport(t *testing.T) {
 		res reports.Result
 		raw string
 	}
-	// writeRun writes a run folder as a session leaves it.
-	writeRun := func(t *testing.T, dir, format, header string, rows []row, sum reports.Summary) {
+	// writeRun writes a run folder as a session leaves it; unsettled
+	// leaves the summary as a killed session does: behind, not settled.
+	writeRun := func(t *testing.T, dir, format, header string, rows []row, sum reports.Summary, unsettled bool) {
 		t.Helper()
 		w, err := reports.Open(dir, reports.Options{Format: format, Header: []byte(header)})
 		if err != nil {
@@ -138,9 +154,11 @@ func TestGoldenReport(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		sum.Format, sum.ToolVersion, sum.Sessions = format, "v1.2.3", 1
-		sum.Counts = w.Counts()
-		sum.Total = sum.Counts.Total()
+		sum.Command, sum.Format, sum.ToolVersion, sum.Sessions = "run", format, "v1.2.3", cmp.Or(sum.Sessions, 1)
+		if !unsettled {
+			sum.Counts = w.Counts()
+			sum.Total = max(sum.Total, sum.Counts.Total())
+		}
 		if err := reports.WriteSummary(dir, sum); err != nil {
 			t.Fatal(err)
 		}
@@ -148,43 +166,84 @@ func TestGoldenReport(t *testing.T) {
 	ok := func(n int, id string) row {
 		return row{reports.Result{Row: n, Line: n + 1, UserID: id, Status: reports.Succeeded, HTTPStatus: 200, Attempts: 1}, ""}
 	}
+	// report runs report and report --json in wd on the run folder dir.
+	report := func(t *testing.T, name, wd, dir string, files ...string) {
+		t.Helper()
+		args := []string{"report", dir}
+		golden(t, name+".golden", transcript(t, args, runIn(t, wd, nil, args...), map[string]string{"$WD": wd}, files...))
+		args = []string{"report", "--json", dir}
+		golden(t, name+"-json.golden", transcript(t, args, runIn(t, wd, nil, args...), map[string]string{"$WD": wd}))
+	}
 
-	t.Run("report-run.golden", func(t *testing.T) {
+	t.Run("report-run", func(t *testing.T) {
 		t.Parallel()
-		dir := filepath.Join(t.TempDir(), "20261126T120000Z")
-		writeRun(t, dir, "csv", "user_id,public_metadata\n", []row{
+		wd := t.TempDir()
+		dir := filepath.Join("runs", "20261126T120000Z")
+		writeRun(t, filepath.Join(wd, dir), "csv", "user_id,public_metadata\n", []row{
 			ok(1, "user_1"),
 			{reports.Result{Row: 2, Line: 3, UserID: "user_2", Status: reports.Failed, HTTPStatus: 404, ErrorCode: "resource_not_found",
 				ErrorMessage: "No user was found with id user_2", Attempts: 1}, "user_2,{}\n"},
-			{reports.Result{Row: 3, Line: 4, UserID: "user_3", Status: reports.Invalid, ErrorCode: "invalid_json"}, "user_3,\"{\n\"\"a\"\":}\"\n"},
+			{reports.Result{Row: 3, Line: 4, UserID: "user_3", Status: reports.Invalid, ErrorCode: "invalid_json",
+				ErrorMessage: "public_metadata: unexpected end of JSON"}, "user_3,\"{\n\"\"a\"\":}\"\n"},
 			ok(4, "user_4"),
 		}, reports.Summary{
-			RunID: "20261126T120000Z", Input: "users.csv", Complete: true, Requests: 4, Retries: 1, RateLimited: 1,
-			Start: start, End: start.Add(2 * time.Second), ExitCode: exitRows,
-		})
-		args := []string{"report", dir}
-		got := runInProcess(t, nil, "", args...)
-		golden(t, "report-run.golden", transcript(t, args, got, map[string]string{"$RUN": dir},
-			filepath.Join(dir, "failed.csv")))
+			RunID: "20261126T120000Z", Input: "users.csv", Complete: true, Requests: 4, Writes: 3, Reads: 1, Retries: 1, RateLimited: 1,
+			Start: start, End: start.Add(2 * time.Second), ElapsedSeconds: 2, AchievedRate: 2, ExitCode: exitRows,
+		}, false)
+		report(t, "report-run", wd, dir, filepath.Join(wd, dir, "failed.csv"))
 	})
 
-	t.Run("report-shards.golden", func(t *testing.T) {
+	t.Run("report-shards", func(t *testing.T) {
 		t.Parallel()
-		runDir := filepath.Join(t.TempDir(), "nightly")
-		shard := func(i int) string { return filepath.Join(runDir, fmt.Sprintf("shard-%d-of-3", i)) }
+		wd := t.TempDir()
+		runDir := filepath.Join("runs", "nightly")
+		shard := func(i int) string { return filepath.Join(wd, runDir, fmt.Sprintf("shard-%d-of-3", i)) }
 		sum := reports.Summary{RunID: "nightly", Input: "users.ndjson", Complete: true, Start: start, End: start.Add(time.Minute)}
-		sum.Requests, sum.ExitCode = 2, exitOK
-		writeRun(t, shard(0), "ndjson", "", []row{ok(1, "user_1"), ok(3, "user_3")}, sum)
-		sum.Requests, sum.Retries, sum.ExitCode = 3, 2, exitRows
+		sum.Requests, sum.Writes, sum.ExitCode = 2, 2, exitOK
+		writeRun(t, shard(0), "ndjson", "", []row{ok(1, "user_1"), ok(3, "user_3")}, sum, false)
+		sum.Requests, sum.Writes, sum.Retries, sum.ExitCode = 3, 3, 2, exitRows
 		writeRun(t, shard(2), "ndjson", "", []row{
 			ok(2, "user_2"),
 			{reports.Result{Row: 4, Line: 5, UserID: "user_5", Status: reports.Failed, HTTPStatus: 422, ErrorCode: "form_param_value_invalid",
 				ErrorMessage: "public_metadata is too large", Attempts: 1}, `{"user_id":"user_5","public_metadata":{"big":"…"}}`},
-		}, sum)
+		}, sum, false)
 		// Shard 1 has not run yet.
-		args := []string{"report", runDir}
-		got := runInProcess(t, nil, "", args...)
-		golden(t, "report-shards.golden", transcript(t, args, got, map[string]string{"$RUN": runDir},
-			filepath.Join(runDir, "failed.ndjson")))
+		report(t, "report-shards", wd, runDir, filepath.Join(wd, runDir, "failed.ndjson"))
+	})
+
+	t.Run("report-killed", func(t *testing.T) {
+		t.Parallel()
+		wd := t.TempDir()
+		dir := filepath.Join("reports", "nightly-2")
+		fail := func(n int, id, code, msg string) row {
+			return row{reports.Result{Row: n, Line: n, UserID: id, Status: reports.Failed, HTTPStatus: 404, ErrorCode: code,
+				ErrorMessage: msg, Attempts: 1}, fmt.Sprintf(`{"user_id":%q,"public_metadata":{}}`, id)}
+		}
+		rows := []row{
+			{reports.Result{Row: 1, Line: 1, UserID: "user_1", Status: reports.Succeeded, HTTPStatus: 200, Attempts: 1, RemovedKeys: 2, ChangedKeys: 1}, ""},
+			fail(2, "user_2", "resource_not_found", "No user was found with id user_2"),
+			{reports.Result{Row: 3, Line: 3, UserID: "user_3", Status: reports.Unchanged}, ""},
+			fail(4, "user_4", "resource_not_found", "No user was found with id user_4"),
+			fail(5, "user_5", "http_502", "502 Bad Gateway"),
+			fail(6, "user_6", "form_param_value_invalid", "public_metadata exceeds the maximum allowed size of 8KB: a message long enough to be cut short in the summary"),
+			fail(7, "user_7", "timeout", "no response before the request timeout"),
+			fail(8, "user_8", "network_error", "connection reset by peer"),
+			fail(9, "user_9", "read_failed", "the user could not be read"),
+		}
+		sum := reports.Summary{RunID: "nightly-2", Input: "users.ndjson", Total: 12, Requests: 10, Reads: 1, Writes: 9,
+			Counts:     reports.Counts{reports.Succeeded: 1, reports.Failed: 1}, // rewritten seconds before the kill
+			TopRemoved: []reports.PathCount{{Path: "public_metadata.legacy", Users: 1}, {Path: `public_metadata["a.b"]`, Users: 1}},
+			KeyCounts:  reports.KeyCounts{Removed: 2, Changed: 1},
+			Start:      start, End: start.Add(90 * time.Second), Sessions: 2, AchievedRate: 4.5}
+		writeRun(t, filepath.Join(wd, dir), "ndjson", "", rows, sum, true)
+		writeFile(t, filepath.Join(wd, dir, reports.BackupFile), `{"user_id":"user_1","public_metadata":{"legacy":1}}`+"\n")
+		// The line the kill tore.
+		f, err := os.OpenFile(filepath.Join(wd, dir, reports.ResultsFile), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("10,10,user_10,succ")
+		f.Close()
+		report(t, "report-killed", wd, dir)
 	})
 }

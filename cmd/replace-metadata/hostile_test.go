@@ -27,7 +27,7 @@ type verdict struct {
 
 var (
 	validateRowRE = regexp.MustCompile(`^(.+):(\d+): row (\d+): invalid \(([a-z0-9_]+)\): (.+)$`)
-	validateSumRE = regexp.MustCompile(`^(.+): (\d+) rows: (\d+) valid, (\d+) invalid, (\d+) repeat a user of an earlier row$`)
+	validateSumRE = regexp.MustCompile(`^(.+): (\d+) rows?: (\d+) valid, (\d+) invalid, (\d+) repeats? a user of an earlier row$`)
 )
 
 // validateOutput is what validate printed.

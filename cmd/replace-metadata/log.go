@@ -27,11 +27,25 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 }
 
 func isTerminal(v any) bool {
-	if s, ok := v.(*scrubbed); ok {
-		v = s.w
+	f := terminalFile(v)
+	return f != nil && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalFile returns the file under v's writers (the scrubbing, the
+// progress display), or nil.
+func terminalFile(v any) *os.File {
+	for {
+		switch w := v.(type) {
+		case *scrubbed:
+			v = w.w
+		case *display:
+			v = w.out
+		case *os.File:
+			return w
+		default:
+			return nil
+		}
 	}
-	f, ok := v.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // secrets are the strings no output may show: the secret key.

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,8 +23,7 @@ func main() {
 	// SIGTERM does: results written, summary settled, resumable.
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		s := <-sigs
-		stop(fmt.Errorf("received %v", s))
+		stop(signalCause(<-sigs))
 		<-sigs
 		close(kill)
 		// Reports are crash-safe; if flushing them hangs, do not hang too.
@@ -35,4 +35,16 @@ func main() {
 		getenv: os.Getenv, kill: kill,
 	})
 	os.Exit(report(err, os.Stderr))
+}
+
+// signalCause says why a signal stopped the run, in the words summary.json
+// keeps under "stopped".
+func signalCause(s os.Signal) error {
+	switch s {
+	case syscall.SIGINT:
+		return errors.New("interrupted (SIGINT)")
+	case syscall.SIGTERM:
+		return errors.New("terminated (SIGTERM)")
+	}
+	return fmt.Errorf("received %v", s)
 }

@@ -51,6 +51,8 @@ func TestMetricsPushed(t *testing.T) {
 	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
 	key := map[string]string{"job": "rm-e2e", "shard": "0-of-1"}
 	args := func(input, runID string) []string {
+		// --no-read: the counts below are the writes' (the second run's
+		// rows would otherwise be unchanged, and not written).
 		return []string{"run", "--input", input, "--run-id", runID, "--rate", "unlimited", "--no-read",
 			"--pushgateway-url", gwURL, "--metrics-job", "rm-e2e", "--push-interval", "20ms"}
 	}
@@ -157,8 +159,8 @@ func TestMetricsDuringRun(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "in.ndjson"), rows.String())
 	s := startBinary(t, dir, map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url},
-		"run", "--input", "in.ndjson", "--run-id", "live", "--no-read", "--shard-count", "2", "--shard-index", "1",
-		"--workers", "2", "--timeout", "10m", "--grace-period", "100ms",
+		"run", "--input", "in.ndjson", "--run-id", "live", "--shard-count", "2", "--shard-index", "1",
+		"--workers", "2", "--timeout", "10m", "--grace-period", "100ms", "--no-read", // the five requests are writes
 		"--pushgateway-url", gw.URL, "--metrics-job", "rm-live", "--push-interval", "20ms")
 	key := map[string]string{"job": "rm-live", "shard": "1-of-2"}
 	waitFor(t, "a push of the run in progress with five rows done", func() bool {

@@ -82,6 +82,22 @@ func count(n int, thing string) string {
 	return group(n) + " " + thing + "s"
 }
 
+// plural says n things, one or many, without grouping: "1 row", "14 rows".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// verb is one when n is 1, else many: "1 row has", "2 rows have".
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // group writes n with its thousands grouped by commas.
 func group(n int) string {
 	s := strconv.Itoa(n)

@@ -69,6 +69,8 @@ type session struct {
 	job       *job.Job
 	sum       reports.Summary
 	start     time.Time
+
+	display *display // the live progress on a terminal; nil when not drawn
 }
 
 // recorder is what a session records rows in: a run's reports.Writer, or
@@ -122,7 +124,7 @@ func runSession(ctx context.Context, s *session) error {
 }
 
 func (s *session) run(ctx context.Context) error {
-	log, err := newLogger(&scrubbed{w: s.env.stderr, s: s.sec}, s.cfg.LogLevel, s.cfg.LogFormat)
+	log, err := newLogger(s.progressDisplay(&scrubbed{w: s.env.stderr, s: s.sec}), s.cfg.LogLevel, s.cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -360,11 +362,13 @@ func (s *session) execute(ctx context.Context) (job.Stats, error) {
 		u.Every(summaryInterval, s.writeSummary)
 	}
 	u.Every(time.Duration(s.cfg.Progress), s.logProgress())
+	u.Every(displayInterval, s.display.Update)
 	if m := startMetrics(s.cfg, s.log, s.runID, s.start); m != nil {
 		u.Every(time.Duration(s.cfg.Metrics.PushInterval), m.push)
 	}
 	u.Start()
 	st, runErr := s.job.Run(ctx, s.rows, s.w)
+	u.Halt() // the snapshots read the recorder and the summary: no more of them
 	closeErr := s.w.Close()
 	s.recorded()
 	s.w = nil
@@ -492,12 +496,15 @@ func (s *session) finish(st job.Stats, runErr error) error {
 	for _, status := range reports.Statuses() {
 		ev = ev.Int(status.String(), sum.Counts[status])
 	}
-	ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
+	ev = ev.Int("duplicates", sum.Duplicates).Bool("complete", sum.Complete).
 		Int64("requests", st.Requests).Int64("reads", st.Reads).Int64("writes", st.Writes).
 		Int64("retries", st.Retries).Int64("rate_limited", st.RateLimited).
 		Int("removed_keys", sum.Removed).Int("added_keys", sum.Added).Int("changed_keys", sum.Changed).
 		Float64("elapsed_seconds", sum.ElapsedSeconds).Float64("achieved_rate", sum.AchievedRate).
-		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir).Msg(sum.Command + " finished")
+		Int("exit_code", sum.ExitCode).Str("run_dir", s.dir)
+	end := s.conclusion(st)
+	end.fields(ev).Msg(sum.Command + " finished")
+	end.print()
 	if s.plan {
 		printPlan(s.stdout, sum, int(s.cfg.MaxRemovedKeys))
 	}
@@ -525,13 +532,13 @@ func (s *session) finish(st job.Stats, runErr error) error {
 		if sum.ExitCode == reports.ExitKeyRefused {
 			return &exitError{code: sum.ExitCode, err: errors.New(msg)}
 		}
-		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %d rows have no outcome yet: resume with --run-id %s",
-			msg, sum.Left(), s.runID)}
+		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("%s; %s %s no outcome yet: resume with --run-id %s",
+			msg, count(sum.Left(), "row"), verb(sum.Left(), "has", "have"), s.runID)}
 	case writeErr != nil:
 		return &exitError{code: reports.ExitStopped, err: fmt.Errorf("write reports: %w", writeErr)}
 	case sum.ExitCode == reports.ExitStopped:
-		return &exitError{code: sum.ExitCode, err: fmt.Errorf("%d rows have no outcome: resume with --run-id %s",
-			sum.Left(), s.runID)}
+		return &exitError{code: sum.ExitCode, err: fmt.Errorf("%s %s no outcome: resume with --run-id %s",
+			count(sum.Left(), "row"), verb(sum.Left(), "has", "have"), s.runID)}
 	}
 	return &exitError{code: sum.ExitCode}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -90,21 +92,26 @@ func readResults(t *testing.T, dir string) map[int]resultRow {
 	return out
 }
 
-// reportTotals runs the report command on a run folder and returns its
-// exit code, its "name value" lines and its stdout.
+// reportTotals runs report --json on a run folder and returns its exit
+// code, its members (numbers, booleans and lists as JSON writes them) and
+// its stdout.
 func reportTotals(t *testing.T, wd, runDir string) (int, map[string]string, string) {
 	t.Helper()
-	got := runIn(t, wd, nil, "report", runDir)
-	lines := map[string]string{}
-	for _, l := range strings.Split(got.stdout, "\n") {
-		if k, v, ok := strings.Cut(l, "  "); ok {
-			lines[k] = strings.TrimSpace(v)
-		}
+	got := runIn(t, wd, nil, "report", "--json", runDir)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(got.stdout), &obj); err != nil {
+		t.Fatalf("report --json: %v\n%s", err, got.stdout)
+	}
+	members := map[string]string{}
+	for k, v := range obj {
+		var b bytes.Buffer
+		json.Compact(&b, v)
+		members[k] = b.String()
 	}
 	if got.stderr != "" {
 		t.Logf("report stderr:\n%s", got.stderr)
 	}
-	return got.code, lines, got.stdout
+	return got.code, members, got.stdout
 }
 
 // TestShards runs three shards of one input as three processes at once
@@ -223,14 +230,18 @@ func TestShards(t *testing.T) {
 		for k, want := range map[string]string{
 			"total": strconv.Itoa(n), "succeeded": strconv.Itoa(n - len(invalidAt)),
 			"failed": "0", "invalid": strconv.Itoa(len(invalidAt)), "complete": "true",
-			"shards": "3 of 3",
+			"shards": "[0,1,2]", "shard_count": "3", "missing_shards": "[]",
 		} {
 			if got[k] != want {
 				t.Errorf("report %s = %q, want %q\n%s", k, got[k], want, stdout)
 			}
 		}
 		failed := filepath.Join("runs", "sharded", "failed.ndjson")
-		if last := lastLine(stdout); last != failed {
+		if got["failed_file"] != `"`+failed+`"` {
+			t.Errorf("report --json failed_file %s, want the merged failed rows %s", got["failed_file"], failed)
+		}
+		text := runIn(t, dir, nil, "report", filepath.Join("runs", "sharded"))
+		if last := lastLine(text.stdout); last != failed {
 			t.Errorf("report's last line %q, want the merged failed rows %s", last, failed)
 		}
 		b, err := os.ReadFile(filepath.Join(dir, failed))
@@ -276,7 +287,7 @@ func TestReportMissingShard(t *testing.T) {
 	if code != exitAborted {
 		t.Errorf("report with shard 1 missing: exit %d, want 3\n%s", code, stdout)
 	}
-	if got["missing"] != "shard 1 has not run" || got["complete"] != "false" || got["shards"] != "2 of 3" {
+	if got["missing_shards"] != "[1]" || got["complete"] != "false" || got["shards"] != "[0,2]" || got["shard_count"] != "3" {
 		t.Errorf("report with shard 1 missing:\n%s", stdout)
 	}
 	if _, err := os.Stat(filepath.Join(dir, runDir, "failed.ndjson")); err == nil {
@@ -288,7 +299,7 @@ func TestReportMissingShard(t *testing.T) {
 	if code != exitOK || got["complete"] != "true" || got["total"] != strconv.Itoa(n) || got["succeeded"] != strconv.Itoa(n) {
 		t.Errorf("report after every shard ran: exit %d\n%s", code, stdout)
 	}
-	if _, ok := got["missing"]; ok {
+	if got["missing_shards"] != "[]" {
 		t.Errorf("report still names a missing shard:\n%s", stdout)
 	}
 	if w := srv.Stats().WritesApplied; w != n {

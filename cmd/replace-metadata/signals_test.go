@@ -137,7 +137,7 @@ func TestStopThenResume(t *testing.T) {
 					t.Fatalf("exit %d after %v, want 3\nstderr:\n%s", got.code, sig, got.stderr)
 				}
 				sum := readSummary(t, runDir)
-				if sum.Complete || sum.ExitCode != exitAborted || !strings.Contains(sum.Stopped, "received") {
+				if want := map[syscall.Signal]string{syscall.SIGINT: "interrupted (SIGINT)", syscall.SIGTERM: "terminated (SIGTERM)"}[sig]; sum.Complete || sum.ExitCode != exitAborted || sum.Stopped != want {
 					t.Errorf("summary after %v: %+v", sig, sum)
 				}
 				if !strings.Contains(got.stderr, "resume with --run-id stop") {

@@ -53,8 +53,8 @@ func validate(cfg config, e env) error {
 		}
 		fmt.Fprintf(out, "%s:%d: row %d: invalid (%s): %s\n", src.name, row.Line, row.N, code, row.Err)
 	}
-	fmt.Fprintf(out, "%s: %d rows: %d valid, %d invalid, %d repeat a user of an earlier row%s\n",
-		src.name, total, total-invalid, invalid, repeats, howRead(rows))
+	fmt.Fprintf(out, "%s: %s: %d valid, %d invalid, %d %s a user of an earlier row%s\n",
+		src.name, plural(total, "row", "rows"), total-invalid, invalid, repeats, verb(repeats, "repeats", "repeat"), howRead(rows))
 	if invalid > 0 {
 		return &exitError{code: exitRows}
 	}
