@@ -88,7 +88,7 @@ func Merge(runDir string) (*Totals, error) {
 		s := sh.Summary
 		if t.RunID == "" {
 			t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
-			t.Command, t.APIURL, t.KeyFingerprint = s.Command, s.APIURL, s.KeyFingerprint
+			t.Command, t.APIURL, t.KeyFingerprint, t.Sandbox = s.Command, s.APIURL, s.KeyFingerprint, s.Sandbox
 		}
 		if s.Stopped != "" && !slices.Contains(stopped, s.Stopped) {
 			stopped = append(stopped, s.Stopped)

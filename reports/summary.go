@@ -25,6 +25,8 @@ type Summary struct {
 	// made against; the fingerprint is a hash of the key, never the key.
 	APIURL         string `json:"api_url,omitempty"`
 	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	// Sandbox is set when the run went to the built-in sandbox.
+	Sandbox bool `json:"sandbox,omitempty"`
 
 	// Total is the number of input rows when known (the whole input was
 	// read, or counted before the run), else the rows read so far.

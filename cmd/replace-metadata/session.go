@@ -303,7 +303,7 @@ func (s *session) begin() error {
 	}
 	s.sum = reports.Summary{
 		Command: "run", RunID: s.runID, ToolVersion: toolVersion(), Input: s.cfg.Input, Format: string(s.src.format),
-		InputSHA256: s.src.sha256, APIURL: s.apiURL, KeyFingerprint: keyFingerprint(s.key),
+		InputSHA256: s.src.sha256, APIURL: s.apiURL, KeyFingerprint: keyFingerprint(s.key), Sandbox: s.sandbox != nil,
 		Total: total, Start: s.start.UTC(), Sessions: 1,
 		ExitCode: reports.ExitRunning, // until the session ends, no code says it did
 	}

@@ -306,27 +306,32 @@ func (c *conclusion) next() []step {
 	if filepath.Clean(reportDir) != "runs" {
 		dirFlag = " --report-dir " + shellQuote(reportDir)
 	}
+	sandbox := ""
+	if a.Sandbox {
+		sandbox = " --sandbox"
+	}
 	if a.Counts.Failures() > 0 && a.FailedFile != "" {
 		id := a.RunID + "-retry"
 		if a.ShardCount > 0 {
 			id = fmt.Sprintf("%s-retry-%d", a.RunID, a.ShardIndex)
 		}
 		out = append(out, step{"rerun_failed", "re-run the failed rows", "replace-metadata run --input " +
-			shellQuote(filepath.Join(c.dir, filepath.Base(a.FailedFile))) + " --run-id " + id + dirFlag})
+			shellQuote(filepath.Join(c.dir, filepath.Base(a.FailedFile))) + " --run-id " + id + dirFlag + sandbox})
 	}
 	if !a.Complete {
 		in := " --input " + shellQuote(a.Input)
-		if a.Input == "-" {
-			in = " --input - --format " + a.Format + " --force"
-		}
-		resume := "replace-metadata run" + in + " --run-id " + a.RunID + dirFlag
+		id := a.RunID
 		what := "resume the run"
 		if a.ExitCode == reports.ExitKeyRefused {
 			what = "resume with a key Clerk accepts"
 		}
 		if a.Input == "-" {
-			what += " (the same rows on stdin)"
+			// Standard input cannot be checked against the run's: a new run
+			// id, whose reads find the rows already applied unchanged.
+			in, id = " --input - --format "+a.Format, a.RunID+"-2"
+			what = "run the rows on stdin again under a new run id"
 		}
+		resume := "replace-metadata run" + in + " --run-id " + id + dirFlag + sandbox
 		switch {
 		case a.ShardCount > 0:
 			out = append(out, step{"resume", what, fmt.Sprintf("%s --shard-index %d --shard-count %d", resume, a.ShardIndex, a.ShardCount)})
@@ -339,10 +344,10 @@ func (c *conclusion) next() []step {
 		}
 	}
 	if a.Backup {
-		out = append(out, step{"rollback", "roll the run back", "replace-metadata rollback " + shellQuote(c.dir)})
+		out = append(out, step{"rollback", "roll the run back", "replace-metadata rollback " + shellQuote(c.dir) + dirFlag + sandbox})
 	}
 	if a.Writes > 0 || a.Counts[reports.Succeeded] > 0 {
-		out = append(out, step{"verify", "verify it", "replace-metadata verify " + shellQuote(c.dir)})
+		out = append(out, step{"verify", "verify it", "replace-metadata verify " + shellQuote(c.dir) + sandbox})
 	}
 	return out
 }
