@@ -150,85 +150,15 @@ func (s *scanner) rowObject(row *Row, file fileKey, o *Options) (err *RowError, 
 		}
 		return rowErr(CodeNotObject, "row is %s, want a JSON object with %s", k, fieldList), false
 	}
-	var semantic *RowError
-	note := func(e *RowError) {
-		if semantic == nil {
-			semantic = e
-		}
-	}
-	var seen [len(fieldNames)]bool
-	var ignored []string // the ignored keys seen, to catch one written twice
-	mixed := false
+	var st objectState
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
 	} else {
 		for {
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-				return s.syntax(s.fail("expected a string key in object")), false
-			}
-			key, _, err := s.str(true)
-			if err != nil {
+			if err := s.member(row, &st, o); err != nil {
 				return s.syntax(err), false
-			}
-			slot := fieldSlot(key)
-			switch {
-			case slot < 0 && o.ignores(string(key)):
-				if slices.Contains(ignored, string(key)) {
-					note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
-				}
-				ignored = append(ignored, string(key))
-			case slot < 0:
-				note(rowErr(CodeUnknownField, "%s", unknownName("field", string(key))))
-			case seen[slot]:
-				note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
-			}
-			kk := KeyKind(0)
-			if slot >= 0 {
-				seen[slot] = true
-				kk = slotKind(slot)
-			}
-			switch {
-			case kk == 0:
-			case row.Key.Kind == 0:
-				row.Key.Kind = kk
-			case row.Key.Kind != kk:
-				mixed = true
-				note(rowErr(CodeMixedKeys, "row names its user by both %s and %s: use one", row.Key.Kind, kk))
-			}
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-				return s.syntax(s.fail("expected ':' after object key")), false
-			}
-			s.pos++
-			s.skipSpace()
-			start := s.pos
-			var k kind
-			if start < len(s.data) {
-				k = kindOf(s.data[start])
-			}
-			if kk != 0 && k == kindString {
-				v, _, err := s.str(true)
-				if err != nil {
-					return s.syntax(err), false
-				}
-				if kk == row.Key.Kind {
-					row.Key.Value = string(v)
-				}
-			} else if err := s.value(0); err != nil {
-				return s.syntax(err), false
-			}
-			val := s.data[start:s.pos:s.pos]
-			switch {
-			case kk != 0 && k != kindString:
-				note(rowErr(invalidKeyCode(kk), "%s must be a string, got %s", kk, k))
-			case isMetadata(slot):
-				if k != kindObject && k != kindNull {
-					note(rowErr(CodeMetadataType, "%s must be a JSON object or null, got %s", fieldNames[slot], k))
-				}
-				*row.field(slot) = val
 			}
 			s.skipSpace()
 			if s.pos >= len(s.data) {
@@ -249,13 +179,105 @@ func (s *scanner) rowObject(row *Row, file fileKey, o *Options) (err *RowError, 
 	if s.pos < len(s.data) {
 		return s.syntax(s.fail("trailing data after the JSON object")), false
 	}
-	named = row.Key.Kind != 0 && !mixed
+	return st.verdict(row, file)
+}
+
+// objectState is what rowObject has seen of a row's members so far.
+type objectState struct {
+	semantic *RowError // the first problem that is not a syntax error
+	seen     [len(fieldNames)]bool
+	ignored  []string // the ignored keys seen, to catch one written twice
+	mixed    bool     // keys of two kinds
+}
+
+func (st *objectState) note(e *RowError) {
+	if st.semantic == nil {
+		st.semantic = e
+	}
+}
+
+// member scans one member of the row's object: its key, judged, and its
+// value, kept when it is a key or a metadata field. The error is a syntax
+// error.
+func (s *scanner) member(row *Row, st *objectState, o *Options) error {
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return s.fail("expected a string key in object")
+	}
+	key, _, err := s.str(true)
+	if err != nil {
+		return err
+	}
+	slot := fieldSlot(key)
+	switch {
+	case slot < 0 && o.ignores(string(key)):
+		if slices.Contains(st.ignored, string(key)) {
+			st.note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
+		}
+		st.ignored = append(st.ignored, string(key))
+	case slot < 0:
+		st.note(rowErr(CodeUnknownField, "%s", unknownName("field", string(key))))
+	case st.seen[slot]:
+		st.note(rowErr(CodeDuplicateKey, "field %q appears twice", truncate(key)))
+	}
+	kk := KeyKind(0)
+	if slot >= 0 {
+		st.seen[slot] = true
+		kk = slotKind(slot)
+	}
+	switch {
+	case kk == 0:
+	case row.Key.Kind == 0:
+		row.Key.Kind = kk
+	case row.Key.Kind != kk:
+		st.mixed = true
+		st.note(rowErr(CodeMixedKeys, "row names its user by both %s and %s: use one", row.Key.Kind, kk))
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return s.fail("expected ':' after object key")
+	}
+	s.pos++
+	s.skipSpace()
+	start := s.pos
+	var k kind
+	if start < len(s.data) {
+		k = kindOf(s.data[start])
+	}
+	if kk != 0 && k == kindString {
+		v, _, err := s.str(true)
+		if err != nil {
+			return err
+		}
+		if kk == row.Key.Kind {
+			row.Key.Value = string(v)
+		}
+	} else if err := s.value(0); err != nil {
+		return err
+	}
+	val := s.data[start:s.pos:s.pos]
+	switch {
+	case kk != 0 && k != kindString:
+		st.note(rowErr(invalidKeyCode(kk), "%s must be a string, got %s", kk, k))
+	case isMetadata(slot):
+		if k != kindObject && k != kindNull {
+			st.note(rowErr(CodeMetadataType, "%s must be a JSON object or null, got %s", fieldNames[slot], k))
+		}
+		*row.field(slot) = val
+	}
+	return nil
+}
+
+// verdict judges a row whose object was read whole, and reports whether it
+// named its user by exactly one kind of key.
+func (st *objectState) verdict(row *Row, file fileKey) (*RowError, bool) {
+	named := row.Key.Kind != 0 && !st.mixed
 	if named && file.kind != 0 && row.Key.Kind != file.kind {
 		return rowErr(CodeMixedKeys, "row names its user by %s, but the file names users by %s (from line %d on): a file uses one kind of key",
 			row.Key.Kind, file.kind, file.line), true
 	}
-	if semantic != nil {
-		return semantic, named
+	if st.semantic != nil {
+		return st.semantic, named
 	}
 	if row.Key.Kind == 0 {
 		if file.kind != 0 {

@@ -43,87 +43,26 @@ var shardDirRE = regexp.MustCompile(`^shard-(\d+)-of-(\d+)$`)
 // the shards' failed rows into runDir/failed.<format>, so that file
 // re-runs exactly the failed and invalid rows of the whole run.
 func Merge(runDir string) (*Totals, error) {
-	t := &Totals{RunDir: runDir}
-	if s, err := ReadSummary(runDir); err != nil {
+	shards, err := readShards(runDir)
+	if err != nil {
 		return nil, err
-	} else if s != nil {
-		t.Shards = []Shard{{Dir: runDir, Index: 0, Count: 1, Summary: s}}
-	} else {
-		entries, err := os.ReadDir(runDir)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			m := shardDirRE.FindStringSubmatch(e.Name())
-			if m == nil || !e.IsDir() {
-				continue
-			}
-			dir := filepath.Join(runDir, e.Name())
-			s, err := ReadSummary(dir)
-			if err != nil {
-				return nil, err
-			}
-			if s == nil {
-				continue
-			}
-			i, _ := strconv.Atoi(m[1])
-			n, _ := strconv.Atoi(m[2])
-			t.Shards = append(t.Shards, Shard{Dir: dir, Index: i, Count: n, Summary: s})
-		}
 	}
-	if len(t.Shards) == 0 {
-		return nil, fmt.Errorf("%s holds no run: no summary.json, no shard-<i>-of-<n> folders", runDir)
-	}
-	slices.SortFunc(t.Shards, func(a, b Shard) int { return cmp.Compare(a.Index, b.Index) })
-	count := t.Shards[0].Count
+	t := &Totals{RunDir: runDir, Shards: shards}
+	count := shards[0].Count
 	seen := map[int]bool{}
 	top := newPathCounts(nil)
 	var stopped []string
 	t.Complete = true
-	for _, sh := range t.Shards {
+	for _, sh := range shards {
 		if sh.Count != count {
 			return nil, fmt.Errorf("%s mixes shard counts (%d and %d)", runDir, count, sh.Count)
 		}
 		seen[sh.Index] = true
-		s := sh.Summary
-		if t.RunID == "" {
-			t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
-			t.Command, t.APIURL, t.KeyFingerprint, t.Sandbox = s.Command, s.APIURL, s.KeyFingerprint, s.Sandbox
+		if s := sh.Summary.Stopped; s != "" && !slices.Contains(stopped, s) {
+			stopped = append(stopped, s)
 		}
-		if s.Stopped != "" && !slices.Contains(stopped, s.Stopped) {
-			stopped = append(stopped, s.Stopped)
-		}
-		if s.Actions != nil { // a plan's
-			if t.Actions == nil {
-				t.Actions = &ActionCounts{}
-			}
-			for a, n := range s.Actions {
-				t.Actions[a] += n
-			}
-			t.PlanUsers += s.PlanUsers
-		}
-		t.Sessions = max(t.Sessions, s.Sessions)
-		t.AchievedRate += s.AchievedRate // shards run side by side
-		t.Total += s.Total
-		t.Counts.Add(s.Counts)
-		t.Duplicates += s.Duplicates
-		t.Requests += s.Requests
-		t.Reads += s.Reads
-		t.Writes += s.Writes
-		t.Removed += s.Removed
-		t.Added += s.Added
-		t.Changed += s.Changed
-		top.addAll(s.TopRemoved)
-		t.Retries += s.Retries
-		t.RateLimited += s.RateLimited
-		t.Complete = t.Complete && s.Complete
-		if t.Start.IsZero() || s.Start.Before(t.Start) {
-			t.Start = s.Start
-		}
-		if s.End.After(t.End) {
-			t.End = s.End
-		}
-		t.ExitCode = max(t.ExitCode, s.ExitCode)
+		t.add(sh.Summary)
+		top.addAll(sh.Summary.TopRemoved)
 	}
 	t.TopRemoved = top.top(TopPaths)
 	t.Stopped = strings.Join(stopped, "; ")
@@ -133,13 +72,13 @@ func Merge(runDir string) (*Totals, error) {
 			t.Complete = false
 		}
 	}
-	if !t.Complete {
-		t.ExitCode = 3
+	if !t.Complete && t.ExitCode != ExitKeyRefused {
+		t.ExitCode = ExitStopped
 	}
 	if t.End.After(t.Start) {
 		t.ElapsedSeconds = t.End.Sub(t.Start).Seconds()
 	}
-	if len(t.Shards) > 1 || t.Shards[0].Dir != runDir {
+	if len(shards) > 1 || shards[0].Dir != runDir {
 		if err := t.mergeFailed(); err != nil {
 			return nil, err
 		}
@@ -147,6 +86,81 @@ func Merge(runDir string) (*Totals, error) {
 		t.FailedFile = filepath.Join(runDir, FailedFile(t.Format))
 	}
 	return t, nil
+}
+
+// readShards reads the summaries of the run folder runDir: its own, or
+// its shards' in order.
+func readShards(runDir string) ([]Shard, error) {
+	if s, err := ReadSummary(runDir); err != nil {
+		return nil, err
+	} else if s != nil {
+		return []Shard{{Dir: runDir, Index: 0, Count: 1, Summary: s}}, nil
+	}
+	entries, err := os.ReadDir(runDir)
+	if err != nil {
+		return nil, err
+	}
+	var shards []Shard
+	for _, e := range entries {
+		m := shardDirRE.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(runDir, e.Name())
+		s, err := ReadSummary(dir)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			continue
+		}
+		i, _ := strconv.Atoi(m[1])
+		n, _ := strconv.Atoi(m[2])
+		shards = append(shards, Shard{Dir: dir, Index: i, Count: n, Summary: s})
+	}
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("%s holds no run: no summary.json, no shard-<i>-of-<n> folders", runDir)
+	}
+	slices.SortFunc(shards, func(a, b Shard) int { return cmp.Compare(a.Index, b.Index) })
+	return shards, nil
+}
+
+// add sums one shard's summary into t.
+func (t *Totals) add(s *Summary) {
+	if t.RunID == "" {
+		t.RunID, t.Input, t.Format, t.InputSHA256, t.ToolVersion = s.RunID, s.Input, s.Format, s.InputSHA256, s.ToolVersion
+		t.Command, t.APIURL, t.KeyFingerprint, t.Sandbox = s.Command, s.APIURL, s.KeyFingerprint, s.Sandbox
+	}
+	if s.Actions != nil { // a plan's
+		if t.Actions == nil {
+			t.Actions = &ActionCounts{}
+		}
+		for a, n := range s.Actions {
+			t.Actions[a] += n
+		}
+		t.PlanUsers += s.PlanUsers
+	}
+	t.Sessions = max(t.Sessions, s.Sessions)
+	t.AchievedRate += s.AchievedRate // shards run side by side
+	t.Total += s.Total
+	t.Counts.Add(s.Counts)
+	t.Duplicates += s.Duplicates
+	t.Requests += s.Requests
+	t.Reads += s.Reads
+	t.Writes += s.Writes
+	t.Removed += s.Removed
+	t.Added += s.Added
+	t.Changed += s.Changed
+	t.Retries += s.Retries
+	t.RateLimited += s.RateLimited
+	t.Complete = t.Complete && s.Complete
+	if t.Start.IsZero() || s.Start.Before(t.Start) {
+		t.Start = s.Start
+	}
+	if s.End.After(t.End) {
+		t.End = s.End
+	}
+	t.ExitCode = max(t.ExitCode, s.ExitCode)
 }
 
 // mergeFailed concatenates the shards' failed rows; a CSV header once.

@@ -118,8 +118,24 @@ func (c *conclusion) write(w io.Writer) {
 		c.writeFiles(w)
 		return
 	}
-
 	fmt.Fprintln(w)
+	c.writeOutcomes(w)
+	c.writeErrors(w)
+	c.writeRequests(w)
+	c.writeFiles(w)
+	if next := c.next(); len(next) > 0 {
+		fmt.Fprintln(w, "\nNext:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, n := range next {
+			fmt.Fprintf(tw, "  %s\t%s\n", n.what, n.command)
+		}
+		tw.Flush()
+	}
+}
+
+// writeOutcomes prints the rows by outcome, with percentages.
+func (c *conclusion) writeOutcomes(w io.Writer) {
+	a := c.a
 	type line struct {
 		name string
 		n    int
@@ -146,20 +162,30 @@ func (c *conclusion) write(w io.Writer) {
 	if a.Duplicates > 0 {
 		fmt.Fprintf(w, "  (%s repeated a user of an earlier row)\n", count(a.Duplicates, "row"))
 	}
+}
 
-	if len(a.Errors) > 0 {
-		fmt.Fprintln(w, "\nMost common errors:")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, e := range a.Errors[:min(topErrors, len(a.Errors))] {
-			ex := e.Example
-			fmt.Fprintf(tw, "  %s\t%s\tline %d, %s: %s\n", orNone(e.Code), count(e.Rows, "row"), ex.Line, ex.UserID, shorten(ex.ErrorMessage, 80))
-		}
-		tw.Flush()
-		if n := len(a.Errors) - topErrors; n > 0 {
-			fmt.Fprintf(w, "  and %s more (error_code in results.csv)\n", count(n, "code"))
-		}
+// writeErrors prints the most common error codes, an example each.
+func (c *conclusion) writeErrors(w io.Writer) {
+	a := c.a
+	if len(a.Errors) == 0 {
+		return
 	}
+	fmt.Fprintln(w, "\nMost common errors:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range a.Errors[:min(topErrors, len(a.Errors))] {
+		ex := e.Example
+		fmt.Fprintf(tw, "  %s\t%s\tline %d, %s: %s\n", orNone(e.Code), count(e.Rows, "row"), ex.Line, ex.UserID, shorten(ex.ErrorMessage, 80))
+	}
+	tw.Flush()
+	if n := len(a.Errors) - topErrors; n > 0 {
+		fmt.Fprintf(w, "  and %s more (error_code in results.csv)\n", count(n, "code"))
+	}
+}
 
+// writeRequests prints the requests and their rates, the keys removed, and
+// the time taken.
+func (c *conclusion) writeRequests(w io.Writer) {
+	a := c.a
 	fmt.Fprintf(w, "\nRequests: %s (%s, %s); %s, %s answered 429\n", group(int(a.Requests)),
 		count(int(a.Reads), "read"), count(int(a.Writes), "write"), counted(int(a.Retries), "retry", "retries"), group(int(a.RateLimited)))
 	if r := c.rates; r.lastOnly {
@@ -188,16 +214,6 @@ func (c *conclusion) write(w io.Writer) {
 		fmt.Fprintf(w, " (the last of %d sessions)", a.Sessions)
 	}
 	fmt.Fprintln(w)
-
-	c.writeFiles(w)
-	if next := c.next(); len(next) > 0 {
-		fmt.Fprintln(w, "\nNext:")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, n := range next {
-			fmt.Fprintf(tw, "  %s\t%s\n", n.what, n.command)
-		}
-		tw.Flush()
-	}
 }
 
 // state says in a few words how the run ended, with its exit code, and
