@@ -149,14 +149,14 @@ func (d *CSVReader) readHeader(headers []string, o Options) error {
 // name it likely misspells, and how to keep the others for people.
 func unknownColumns(names []string) error {
 	if len(names) == 1 {
-		if s := suggest(names[0], fieldNames[:]); s != "" {
+		if s := Suggest(names[0], fieldNames[:]); s != "" {
 			return fmt.Errorf("unknown column %s in CSV header; did you mean %s?", quote(names[0]), s)
 		}
 	}
 	var list, people []string
 	simple := true
 	for _, n := range names {
-		if s := suggest(n, fieldNames[:]); s != "" {
+		if s := Suggest(n, fieldNames[:]); s != "" {
 			list = append(list, fmt.Sprintf("%s (did you mean %s?)", quote(n), s))
 			continue
 		}
@@ -330,7 +330,7 @@ func detectDelimiter(line []byte) rune {
 			switch c = strings.TrimSpace(c); {
 			case fieldSlot([]byte(c)) >= 0:
 				exact++
-			case suggest(c, fieldNames[:]) != "":
+			case Suggest(c, fieldNames[:]) != "":
 				near++
 			}
 		}

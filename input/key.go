@@ -107,11 +107,12 @@ func checkEmail(addr string) *RowError {
 	return nil
 }
 
-// suggest returns the name in known that name most likely misspells, or
+// Suggest returns the name in known that name most likely misspells, or
 // "": one that is the same once case, spaces, '_', '-' and '.' are set
 // aside (publicMetadata, "User ID"), or within a few edits of it
-// (public_metdata).
-func suggest(name string, known []string) string {
+// (public_metdata). Column names, keys, config keys: the "did you mean"
+// of every message.
+func Suggest(name string, known []string) string {
 	n := []rune(fold(name))
 	if len(n) == 0 || len(n) > 64 {
 		return ""

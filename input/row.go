@@ -55,7 +55,7 @@ func isMetadata(slot int) bool { return slot >= 1 && slot <= 3 }
 // unknownName words an unknown field or column: with the near name it
 // likely misspells, if any.
 func unknownName(what, name string) string {
-	if s := suggest(name, fieldNames[:]); s != "" {
+	if s := Suggest(name, fieldNames[:]); s != "" {
 		return fmt.Sprintf("unknown %s %s; did you mean %s?", what, quote(name), s)
 	}
 	return fmt.Sprintf("unknown %s %s (want %s)", what, quote(name), fieldList)

@@ -288,8 +288,8 @@ func TestSuggest(t *testing.T) {
 		"":                                    "",
 		strings.Repeat("public_metadata", 10): "",
 	} {
-		if got := suggest(name, fieldNames[:]); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", name, got, want)
+		if got := Suggest(name, fieldNames[:]); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

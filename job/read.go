@@ -137,13 +137,7 @@ func (rd *reader) read(batch []*user) {
 	for i, u := range batch {
 		ids[i] = u.id
 	}
-	var found []clerkapi.User
-	out := r.policy.do("", len(batch), func(ctx context.Context) clerkapi.Response {
-		r.reads.Add(1)
-		var resp clerkapi.Response
-		found, resp = r.client.ListUsers(ctx, clerkapi.ByUserID, ids)
-		return resp
-	})
+	found, out := r.list(clerkapi.ByUserID, ids)
 	if out.stopped {
 		return
 	}
@@ -159,6 +153,20 @@ func (rd *reader) read(batch []*user) {
 		}
 		r.sched.Release(u.id)
 	}
+}
+
+// list makes one batched read through the policy: the users named by
+// values of filter. A failure fails the rows of every value, for the
+// circuit breaker.
+func (r *run) list(filter clerkapi.Filter, values []string) ([]clerkapi.User, outcome) {
+	var found []clerkapi.User
+	out := r.policy.do("", len(values), func(ctx context.Context) clerkapi.Response {
+		r.reads.Add(1)
+		var resp clerkapi.Response
+		found, resp = r.client.ListUsers(ctx, filter, values)
+		return resp
+	})
+	return found, out
 }
 
 // readOne reads u on its own, from its worker: its last write's outcome is

@@ -1,7 +1,6 @@
 package job
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -216,13 +215,7 @@ func (rv *resolver) read(batch []*resolution) {
 		for i, res := range todo {
 			values[i] = res.value
 		}
-		var found []clerkapi.User
-		out := r.policy.do("", len(todo), func(ctx context.Context) clerkapi.Response {
-			r.reads.Add(1)
-			var resp clerkapi.Response
-			found, resp = r.client.ListUsers(ctx, rv.filter, values)
-			return resp
-		})
+		found, out := r.list(rv.filter, values)
 		if out.stopped {
 			return // the stop drops the rows that wait
 		}

@@ -61,22 +61,11 @@ func OpenPlan(dir string, replace bool) (*PlanWriter, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create run folder: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("run folder: %w", err)
-	}
-	p := &PlanWriter{dir: dir, removed: newPathCounts(nil), backed: newBackedUp()}
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := takeFolder(dir)
 	if err != nil {
-		return nil, fmt.Errorf("lock run folder: %w", err)
+		return nil, err
 	}
-	if err := tryLock(lock); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-	}
-	p.lock = lock
+	p := &PlanWriter{dir: dir, removed: newPathCounts(nil), backed: newBackedUp(), lock: lock}
 	for _, f := range []struct {
 		name string
 		file **os.File

@@ -104,24 +104,12 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = time.Second
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create run folder: %w", err)
-	}
-	// A folder made by hand or by an older run may be looser: not any more.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("run folder: %w", err)
+	lock, err := takeFolder(dir)
+	if err != nil {
+		return nil, err
 	}
 	w := &Writer{dir: dir, opts: opts, stop: make(chan struct{}), stopped: make(chan struct{}),
-		backed: newBackedUp(), removed: newPathCounts(opts.PriorRemoved)}
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock run folder: %w", err)
-	}
-	if err := tryLock(lock); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-	}
-	w.lock = lock
+		backed: newBackedUp(), removed: newPathCounts(opts.PriorRemoved), lock: lock}
 	if err := w.open(); err != nil {
 		w.closeFiles()
 		return nil, err
@@ -340,6 +328,27 @@ func (w *Writer) Record(r Result, raw []byte) error {
 	seq := w.queued
 	w.mu.Unlock()
 	return w.commit(seq)
+}
+
+// takeFolder creates the run folder dir if needed (mode 0700: a folder
+// made by hand or by an older run may be looser, not any more) and locks
+// it, or returns ErrLocked when another process holds it.
+func takeFolder(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create run folder: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("run folder: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock run folder: %w", err)
+	}
+	if err := tryLock(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+	}
+	return lock, nil
 }
 
 // Backup appends the prior values of user's fields set in prior to

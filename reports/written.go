@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
@@ -177,35 +178,45 @@ func (w *Written) Last(n int, m clerkapi.Metadata) clerkapi.Metadata {
 // (backup.ndjson, before.ndjson): a user id and the values of the fields
 // the line holds.
 func ReadBackupFile(path string, fn func(userID string, m clerkapi.Metadata)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for line := 1; sc.Scan(); line++ {
+	return eachLine(path, func(line []byte) error {
 		var row map[string]json.RawMessage
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
+		if err := json.Unmarshal(line, &row); err != nil {
+			return err
 		}
 		var id string
 		if err := json.Unmarshal(row["user_id"], &id); err != nil || id == "" {
-			return fmt.Errorf("%s:%d: no user_id", path, line)
+			return errors.New("no user_id")
 		}
 		var m clerkapi.Metadata
 		for f, name := range clerkapi.FieldNames {
 			m[f] = row[name]
 		}
 		fn(id, m)
-	}
-	return sc.Err()
+		return nil
+	})
 }
 
 // ReadPlanMissing calls fn with the user of each row the plan in dir found
 // missing.
 func ReadPlanMissing(dir string, fn func(userID string)) error {
-	path := filepath.Join(dir, PlanFile)
+	return eachLine(filepath.Join(dir, PlanFile), func(line []byte) error {
+		var pl struct {
+			UserID string `json:"user_id"`
+			Action string `json:"action"`
+		}
+		if err := json.Unmarshal(line, &pl); err != nil {
+			return err
+		}
+		if pl.Action == ActionNotFound.String() && pl.UserID != "" {
+			fn(pl.UserID)
+		}
+		return nil
+	})
+}
+
+// eachLine calls fn with each line of the file at path; an error names
+// the line.
+func eachLine(path string, fn func([]byte) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -214,15 +225,8 @@ func ReadPlanMissing(dir string, fn func(userID string)) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for line := 1; sc.Scan(); line++ {
-		var pl struct {
-			UserID string `json:"user_id"`
-			Action string `json:"action"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &pl); err != nil {
+		if err := fn(sc.Bytes()); err != nil {
 			return fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		if pl.Action == ActionNotFound.String() {
-			fn(pl.UserID)
 		}
 	}
 	return sc.Err()

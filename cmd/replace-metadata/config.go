@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -324,59 +323,21 @@ func settingUnder(key string) bool {
 	return false
 }
 
-// nearestKey returns the config key that key likely misspells, or "": one
-// that is the same, or within a few edits, once case, '_', '-' and '.'
-// are set aside; the flag's spelling (report-dir) and a nested key
-// without its section (pushgateway_url) find theirs too.
+// nearestKey returns the config key that key likely misspells, or "": see
+// input.Suggest; the flag's spelling (report-dir) and a nested key without
+// its section (pushgateway_url) find theirs too.
 func nearestKey(key string) string {
-	k := []rune(foldKey(key))
-	if len(k) == 0 || len(k) > 64 {
-		return ""
-	}
-	best, bestD := "", 0
+	var spellings []string
+	of := map[string]string{}
 	for _, s := range settings {
-		for _, spelling := range []string{s.key, s.flag, s.key[strings.LastIndex(s.key, ".")+1:]} {
-			c := []rune(foldKey(spelling))
-			d := editDistance(k, c)
-			if d > max(1, len(c)/5) {
-				continue
-			}
-			if best == "" || d < bestD {
-				best, bestD = s.key, d
+		for _, sp := range []string{s.key, s.flag, s.key[strings.LastIndex(s.key, ".")+1:]} {
+			if _, ok := of[sp]; !ok {
+				spellings = append(spellings, sp)
+				of[sp] = s.key
 			}
 		}
 	}
-	return best
-}
-
-func foldKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '_', '-', '.', ' ':
-			return -1
-		}
-		return unicode.ToLower(r)
-	}, s)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b []rune) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return of[input.Suggest(key, spellings)]
 }
 
 // inputOptions are the settings the input readers take.
