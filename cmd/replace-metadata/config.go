@@ -99,7 +99,7 @@ type setting struct {
 const envPrefix = "REPLACE_METADATA_"
 
 var settings = []setting{
-	{flag: "input", key: "input", cmds: cmdRun | cmdPlan | cmdValidate, usage: "input file, CSV or NDJSON (- reads standard input)",
+	{flag: "input", key: "input", cmds: cmdRun | cmdPlan | cmdValidate | cmdVerify | cmdRollback, usage: "input file, CSV or NDJSON (- reads standard input); verify and rollback: the run's input, when it is not where the run read it",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Input) }},
 	{flag: "format", key: "format", cmds: cmdRun | cmdPlan | cmdValidate, usage: "input format: csv or ndjson (default: from the file extension .csv, .ndjson, .jsonl)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.Format) }},
@@ -109,7 +109,7 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return &c.IgnoreColumns }},
 	{flag: "report-dir", key: "report_dir", cmds: cmdRun | cmdPlan | cmdRollback, usage: "folder that holds the run folders",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.ReportDir) }},
-	{flag: "run-id", key: "run_id", cmds: cmdRun | cmdPlan, usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
+	{flag: "run-id", key: "run_id", cmds: cmdRun | cmdPlan | cmdRollback, usage: "run id, the run folder's name; the same id resumes a run (default: a UTC timestamp)",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.RunID) }},
 	{flag: "rate", key: "rate", cmds: cmdsConnect, usage: "most requests per second, reads and writes together, or unlimited; auto is 9 for a sk_test_ key (a development instance allows 10/s) and 90 for a sk_live_ key (production allows 100/s)",
 		value: func(c *config) flag.Value { return &c.Rate }},
@@ -133,7 +133,7 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Force) }},
 	{flag: "yes", key: "yes", cmds: cmdRun | cmdRollback, usage: "do not ask before writing to a production instance",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Yes) }},
-	{flag: "sandbox", key: "sandbox", cmds: cmdRun | cmdPlan, usage: "run against a built-in Clerk emulator seeded with the input's users; no key needed",
+	{flag: "sandbox", key: "sandbox", cmds: cmdsConnect, usage: "run against a built-in Clerk emulator seeded with the input's users (verify, rollback: with the users a sandbox run left); no key needed",
 		value: func(c *config) flag.Value { return (*boolFlag)(&c.Sandbox) }},
 	{flag: "api-url", key: "api_url", env: "CLERK_API_URL", cmds: cmdsConnect, usage: "Clerk Backend API origin; requests go to <api-url>/v1/users/{id}/metadata",
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.APIURL) }},
