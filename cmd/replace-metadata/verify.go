@@ -30,6 +30,7 @@ func newVerify(cfg config, e env, dir string) (*session, error) {
 	}
 	cfg.Input, cfg.Format, cfg.RunID = in, sum.Format, sum.RunID
 	cfg.ShardIndex, cfg.ShardCount = 0, 1 // every shard's rows, in one pass
+	cfg.Canary, cfg.Plan, cfg.Verify = 0, "", false
 	sec := &secrets{}
 	s := &session{verify: true, cfg: cfg, env: e, sec: sec, stdout: &scrubbed{w: e.stdout, s: sec},
 		dirOverride: dir, against: sum}
