@@ -507,6 +507,9 @@ func (w *Writer) Close() error {
 }
 
 func (w *Writer) closeFiles() error {
+	w.mu.Lock()
+	w.backed.free()
+	w.mu.Unlock()
 	var err error
 	for _, f := range []*os.File{w.failed, w.results, w.backup, w.lock} {
 		if f != nil {
