@@ -26,8 +26,15 @@ func BackupLine(userID string, prior clerkapi.Metadata) []byte {
 	if prior.Set() == 0 {
 		return nil
 	}
-	id, _ := json.Marshal(userID)
-	b := append([]byte(`{"user_id":`), id...)
+	size := len(`{"user_id":""}`+"\n") + len(userID)
+	for f, v := range prior {
+		if v != nil {
+			size += len(clerkapi.FieldNames[f]) + len(v) + 4
+		}
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"user_id":`...)
+	b = appendJSONString(b, userID)
 	for f, v := range prior {
 		if v == nil {
 			continue
@@ -35,14 +42,46 @@ func BackupLine(userID string, prior clerkapi.Metadata) []byte {
 		b = append(b, ',', '"')
 		b = append(b, clerkapi.FieldNames[f]...)
 		b = append(b, '"', ':')
-		var buf bytes.Buffer
-		if json.Compact(&buf, v) == nil {
-			b = append(b, buf.Bytes()...)
-		} else {
-			b = append(b, v...) // not JSON: keep it as read, a resume will say so
-		}
+		b = appendCompact(b, v)
 	}
 	return append(b, '}', '\n')
+}
+
+// appendJSONString appends s as json.Marshal writes a string: as it is
+// between quotes when it is plain ASCII with nothing json escapes (every
+// valid user id), else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendCompact appends the JSON value v as json.Compact writes it, and v
+// as read when it is not JSON (a resume will say so). Without whitespace
+// outside its strings, a value is already compact: it goes in as it is.
+func appendCompact(b []byte, v []byte) []byte {
+	inString := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			var buf bytes.Buffer
+			if json.Compact(&buf, v) == nil {
+				return append(b, buf.Bytes()...)
+			}
+			return append(b, v...)
+		}
+	}
+	return append(b, v...)
 }
 
 // backedUp is the set of fields a run has backed up, by user: two 64-bit

@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -46,4 +48,49 @@ func TestBackedUp(t *testing.T) {
 	if got := s.fields("user_1"); got != ([clerkapi.NumFields]bool{}) || s.n != n {
 		t.Errorf("after free: user_1 %v, n %d", got, s.n)
 	}
+}
+
+// TestBackupLine: a backup line is what json.Marshal of the id and
+// json.Compact of each value (or the value as read, when it is not JSON)
+// make, in the fields' order.
+func TestBackupLine(t *testing.T) {
+	t.Parallel()
+	values := []string{`{"a":1}`, "{ \"a\" : [1, 2],\n\"b\":\"x y\\\" z\" }", `null`, `{}`, `{"k":"<&>"}`, "{\"s\":\"tab\\tin\"}", `{"a":`, "not json at all", `{"u":"é\u2028"}`}
+	ids := []string{"user_2xhFjEI5X2qWRvtV13BzSj8H6Dk", `user_"q"`, "user_<b>", "user_é", "user_\n"}
+	for _, id := range ids {
+		for i, v := range values {
+			prior := clerkapi.Metadata{clerkapi.Private: []byte(v)}
+			if i%2 == 0 {
+				prior[clerkapi.Public] = []byte(values[(i+1)%len(values)])
+			}
+			want := referenceBackupLine(id, prior)
+			if got := BackupLine(id, prior); string(got) != string(want) {
+				t.Errorf("BackupLine(%q, %q):\n got %s\nwant %s", id, v, got, want)
+			}
+		}
+	}
+	if BackupLine("user_1", clerkapi.Metadata{}) != nil {
+		t.Error("a line for no field")
+	}
+}
+
+// referenceBackupLine is BackupLine as first written, through encoding/json.
+func referenceBackupLine(userID string, prior clerkapi.Metadata) []byte {
+	id, _ := json.Marshal(userID)
+	b := append([]byte(`{"user_id":`), id...)
+	for f, v := range prior {
+		if v == nil {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, clerkapi.FieldNames[f]...)
+		b = append(b, '"', ':')
+		var buf bytes.Buffer
+		if json.Compact(&buf, v) == nil {
+			b = append(b, buf.Bytes()...)
+		} else {
+			b = append(b, v...)
+		}
+	}
+	return append(b, '}', '\n')
 }
