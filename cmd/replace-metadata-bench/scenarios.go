@@ -373,7 +373,8 @@ func overhead(ctx context.Context, b *bench) error {
 	mBare, mTool := median(bare), median(tool)
 	b.add(figure{"overhead", fmt.Sprintf("tool req/s / bare loop req/s (W=%d)", w), "≥ 70%",
 		fmt.Sprintf("%s (tool %.0f/s, bare %.0f/s: medians)", pct(mTool/mBare), mTool, mBare), verdict(mTool/mBare >= 0.7)})
-	b.add(figure{"overhead", "req/s of each round", "", fmt.Sprintf("bare %s; tool %s", rates(bare), rates(tool)), ""})
+	b.add(figure{"overhead", "req/s of each round", "", fmt.Sprintf("bare %s; tool %s (tool / bare, round by round: %s)",
+		rates(bare), rates(tool), ratios(tool, bare)), ""})
 	b.add(figure{"overhead", "CPU per request", "",
 		fmt.Sprintf("tool %.0f µs (whole process), bare loop %.0f µs; the emulator's per request: %.0f µs during the tool, %.0f µs during the bare loop (medians)",
 			median(toolCPU), median(bareCPU), median(emuTool), median(emuBare)), ""})

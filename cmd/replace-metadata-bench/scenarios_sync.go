@@ -214,6 +214,17 @@ func syncNightly(ctx context.Context, b *bench) error {
 	return nil
 }
 
+// ratios is a[i]/b[i] round by round: on a shared machine a round's
+// figures move together, so the paired ratios say what the medians of
+// each side, taken apart, can hide.
+func ratios(a, b []float64) string {
+	var parts []string
+	for i := range min(len(a), len(b)) {
+		parts = append(parts, pct(a[i]/b[i]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // overheadRead: the overhead scenario with reads on. One emulator; the
 // bare loop first creates the users. Then each round: the bare loop writes
 // every user (realistic rows), the tool writes the same rows blind
@@ -281,7 +292,8 @@ func overheadRead(ctx context.Context, b *bench) error {
 	b.add(figure{"overhead-read", "tool --no-read, same rounds: rows/s / bare loop rows/s", "",
 		fmt.Sprintf("%s (tool %.0f rows/s); reads on / --no-read: %s", pct(mBlind/mBare), mBlind, pct(mRead/mBlind)), ""})
 	b.add(figure{"overhead-read", "rows/s of each round", "",
-		fmt.Sprintf("bare %s; --no-read %s; reads on %s", rates(bare), rates(blind), rates(read)), ""})
+		fmt.Sprintf("bare %s; --no-read %s; reads on %s (reads on / bare, round by round: %s; --no-read / bare: %s)",
+			rates(bare), rates(blind), rates(read), ratios(read, bare), ratios(blind, bare)), ""})
 	b.add(figure{"overhead-read", "tool's CPU per row", "",
 		fmt.Sprintf("reads on %.0f µs, --no-read %.0f µs (whole process, medians); reads on, last round: %d requests (%d reads) for %d rows",
 			median(readCPU), median(blindCPU), last.Requests, last.Reads, rows), ""})
