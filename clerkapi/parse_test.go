@@ -234,3 +234,14 @@ func refEachMember(b []byte, fn func(key string, v []byte)) {
 		}
 	}
 }
+
+func BenchmarkParseUser(b *testing.B) {
+	body := []byte(emulatorUser)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseUser(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
