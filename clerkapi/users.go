@@ -74,157 +74,185 @@ func (c *Client) ListUsers(ctx context.Context, filter Filter, values []string) 
 // CodeInvalidRequest is the code of a request the client refused to make.
 const CodeInvalidRequest = "invalid_request"
 
-// parseUsers reads a JSON array of users.
+// parseUsers reads a JSON array of users, checking the whole answer's
+// syntax in the same pass.
 func parseUsers(b []byte) ([]User, error) {
-	if !json.Valid(b) {
-		return nil, errors.New("not JSON")
-	}
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return nil, errors.New("not a JSON array")
-	}
+	s := scanner{b: b}
+	s.space()
 	var users []User
-	i = skipSpace(b, i+1)
-	for i < len(b) && b[i] != ']' {
-		end := skipValue(b, i)
-		u, err := parseUser(b[i:end])
-		if err != nil {
-			return nil, err
+	var err error
+	if s.i < len(b) && b[s.i] == '[' {
+		err = s.array(func() error {
+			u, err := s.user()
+			if err == nil {
+				users = append(users, u)
+			}
+			return err
+		})
+		if err == nil {
+			err = s.end()
 		}
-		users = append(users, u)
-		i = skipSpace(b, end)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
+	} else {
+		err = errors.New("not a JSON array")
+	}
+	if err != nil {
+		if !valid(b) {
+			return nil, errors.New("not JSON") // before any other complaint
 		}
+		return nil, err
 	}
 	return users, nil
 }
 
 // ParseUser reads one user object, as the metadata write answers it.
 func ParseUser(b []byte) (User, error) {
-	if !json.Valid(b) {
-		return User{}, errors.New("not JSON")
+	s := scanner{b: b}
+	s.space()
+	u, err := s.user()
+	if err == nil {
+		err = s.end()
 	}
-	return parseUser(bytes.TrimSpace(b))
-}
-
-// parseUser reads the user object b (valid JSON, no surrounding space),
-// keeping its metadata as the bytes it holds.
-func parseUser(b []byte) (User, error) {
-	var u User
-	if len(b) == 0 || b[0] != '{' {
-		return u, errors.New("a user is not a JSON object")
-	}
-	var err error
-	eachMember(b, func(key string, v []byte) {
-		if err != nil {
-			return
-		}
-		switch key {
-		case "id":
-			err = json.Unmarshal(v, &u.ID)
-		case "external_id":
-			if string(v) != "null" {
-				err = json.Unmarshal(v, &u.ExternalID)
-			}
-		case "email_addresses":
-			var emails []struct {
-				EmailAddress string `json:"email_address"`
-			}
-			if err = json.Unmarshal(v, &emails); err == nil {
-				for _, e := range emails {
-					u.Emails = append(u.Emails, e.EmailAddress)
-				}
-			}
-		default:
-			for f, name := range FieldNames {
-				if key == name {
-					u.Metadata[f] = bytes.Clone(v)
-				}
-			}
-		}
-	})
 	if err != nil {
-		return u, fmt.Errorf("user: %w", err)
-	}
-	if u.ID == "" {
-		return u, errors.New("a user without an id")
-	}
-	for f := range u.Metadata {
-		if u.Metadata[f] == nil {
-			u.Metadata[f] = json.RawMessage("{}")
+		if !valid(b) {
+			return User{}, errors.New("not JSON")
 		}
+		return User{}, err
 	}
 	return u, nil
 }
 
-// The functions below walk JSON that json.Valid accepted.
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
+// user reads the user object at s.i, keeping its metadata as the bytes it
+// holds. Of several members with the same name, the last counts.
+func (s *scanner) user() (User, error) {
+	var u User
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return u, errors.New("a user is not a JSON object")
 	}
-	return i
-}
-
-// skipValue returns the index just past the value that starts at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
+	var meta [NumFields][]byte // spans of s.b, copied once the walk is done
+	err := s.object(func(rawKey []byte, escaped bool, vs, ve int) error {
+		key := rawKey
+		if escaped {
+			k, err := text(append(append([]byte{'"'}, rawKey...), '"'), true)
+			if err != nil {
+				return err
+			}
+			key = []byte(k)
+		}
+		v := s.b[vs:ve]
+		var err error
+		switch string(key) {
+		case "id":
+			u.ID, err = stringOrNull(v, u.ID)
+		case "external_id":
+			u.ExternalID, err = stringOrNull(v, u.ExternalID)
+		case "email_addresses":
+			u.Emails, err = emails(v)
+		default:
+			for f, name := range FieldNames {
+				if string(key) == name {
+					meta[f] = v
 				}
 			}
-			i++
 		}
-		return len(b)
+		if err != nil {
+			return fmt.Errorf("user: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return u, err
 	}
-	for i < len(b) && !bytes.ContainsRune([]byte(",}] \t\n\r"), rune(b[i])) {
-		i++
+	if u.ID == "" {
+		return u, errors.New("a user without an id")
 	}
-	return i
+	// One allocation for the three fields: the answer's buffer is reused.
+	n := 0
+	for _, m := range meta {
+		n += len(m)
+	}
+	buf := make([]byte, 0, n)
+	for f, m := range meta {
+		if m == nil {
+			u.Metadata[f] = json.RawMessage("{}")
+			continue
+		}
+		at := len(buf)
+		buf = append(buf, m...)
+		u.Metadata[f] = buf[at:len(buf):len(buf)]
+	}
+	return u, nil
 }
 
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
+// stringOrNull reads a checked JSON value that must be a string; null
+// leaves was, as encoding/json does.
+func stringOrNull(v []byte, was string) (string, error) {
+	switch v[0] {
+	case '"':
+		return text(v, bytes.IndexByte(v, '\\') >= 0)
+	case 'n':
+		return was, nil
 	}
-	return len(b)
+	var t string
+	return t, json.Unmarshal(v, &t) // the error json gives
 }
 
-// eachMember calls fn with the decoded key and the value's bytes of every
-// member of the object b, in order.
-func eachMember(b []byte, fn func(key string, v []byte)) {
-	i := skipSpace(b, 1)
-	for i < len(b) && b[i] == '"' {
-		ke := skipString(b, i)
-		raw := b[i:ke]
-		key := string(raw[1 : len(raw)-1])
-		if bytes.IndexByte(raw, '\\') >= 0 {
-			json.Unmarshal(raw, &key)
-		}
-		vs := skipSpace(b, skipSpace(b, ke)+1) // past the ':'
-		ve := skipValue(b, vs)
-		fn(key, b[vs:ve])
-		i = skipSpace(b, ve)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
+// emails reads email_addresses, a checked JSON value: the email_address
+// of each object in the array. An array of objects whose email_address is
+// a string or null (the answers Clerk gives) is read in place; anything
+// else goes through encoding/json, as a struct with that one field, which
+// says what it makes of it.
+func emails(v []byte) ([]string, error) {
+	if out, ok := emailsInPlace(v); ok {
+		return out, nil
 	}
+	var list []struct {
+		EmailAddress string `json:"email_address"`
+	}
+	if err := json.Unmarshal(v, &list); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range list {
+		out = append(out, e.EmailAddress)
+	}
+	return out, nil
+}
+
+var emailKey = []byte("email_address")
+
+// emailsInPlace is emails for the common shapes; ok is false for others.
+func emailsInPlace(v []byte) (out []string, ok bool) {
+	if v[0] != '[' {
+		return nil, false
+	}
+	s := scanner{b: v}
+	ok = true
+	err := s.array(func() error {
+		if s.b[s.i] != '{' {
+			ok = false
+			_, err := s.value()
+			return err
+		}
+		var addr string
+		err := s.object(func(key []byte, escaped bool, vs, ve int) error {
+			switch {
+			case escaped || !bytes.Equal(key, emailKey) && bytes.EqualFold(key, emailKey):
+				ok = false // encoding/json matches keys without regard to case
+			case bytes.Equal(key, emailKey):
+				switch s.b[vs] {
+				case '"':
+					var err error
+					addr, err = text(s.b[vs:ve], bytes.IndexByte(s.b[vs:ve], '\\') >= 0)
+					return err
+				case 'n': // null leaves it as it was
+				default:
+					ok = false
+				}
+			}
+			return nil
+		})
+		out = append(out, addr)
+		return err
+	})
+	return out, ok && err == nil
 }

@@ -26,8 +26,15 @@ func BackupLine(userID string, prior clerkapi.Metadata) []byte {
 	if prior.Set() == 0 {
 		return nil
 	}
-	id, _ := json.Marshal(userID)
-	b := append([]byte(`{"user_id":`), id...)
+	size := len(`{"user_id":""}`+"\n") + len(userID)
+	for f, v := range prior {
+		if v != nil {
+			size += len(clerkapi.FieldNames[f]) + len(v) + 4
+		}
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"user_id":`...)
+	b = appendJSONString(b, userID)
 	for f, v := range prior {
 		if v == nil {
 			continue
@@ -35,31 +42,81 @@ func BackupLine(userID string, prior clerkapi.Metadata) []byte {
 		b = append(b, ',', '"')
 		b = append(b, clerkapi.FieldNames[f]...)
 		b = append(b, '"', ':')
-		var buf bytes.Buffer
-		if json.Compact(&buf, v) == nil {
-			b = append(b, buf.Bytes()...)
-		} else {
-			b = append(b, v...) // not JSON: keep it as read, a resume will say so
-		}
+		b = appendCompact(b, v)
 	}
 	return append(b, '}', '\n')
 }
 
+// appendJSONString appends s as json.Marshal writes a string: as it is
+// between quotes when it is plain ASCII with nothing json escapes (every
+// valid user id), else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendCompact appends the JSON value v as json.Compact writes it, and v
+// as read when it is not JSON (a resume will say so). Without whitespace
+// outside its strings, a value is already compact: it goes in as it is.
+func appendCompact(b []byte, v []byte) []byte {
+	inString := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			var buf bytes.Buffer
+			if json.Compact(&buf, v) == nil {
+				return append(b, buf.Bytes()...)
+			}
+			return append(b, v...)
+		}
+	}
+	return append(b, v...)
+}
+
 // backedUp is the set of fields a run has backed up, by user: two 64-bit
 // hashes of the id (odds of two ids sharing both are about 2^-100 for a
-// run of a million users) and three bits for the fields, in an open
-// addressing table, 16 bytes a slot, so a run that backs up a million
-// users holds about 21 MB.
+// run of a million users) and three bits for the fields, 16 bytes a slot.
+// A run that changes every user holds every user here, so it is kept as
+// input.Index keeps the users seen: 256 open-addressing tables picked by
+// the first hash's top byte, each doubled on its own at three quarters
+// full (a growth copies 1/256 of the set), mapped outside the Go heap on
+// Unix, so the collector's headroom does not double it. A million users
+// take 32 MB; on the heap, in one table, they peaked at three times that
+// (old and new table while it grew, and the collector's goal twice the
+// live heap).
 type backedUp struct {
 	seed1, seed2 maphash.Seed
-	slots        []backupSlot
+	shards       [backupShards]backupShard
 	n            int
+}
+
+const (
+	backupShards    = 256
+	backupShardBits = 8
+	// backupFirst slots is one page: 4 KiB.
+	backupFirst = 256
+)
+
+type backupShard struct {
+	slots []backupSlot
+	n     int
 }
 
 type backupSlot struct{ h1, h2 uint64 } // h2's low 3 bits: the fields; h1 0: empty
 
 func newBackedUp() *backedUp {
-	return &backedUp{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), slots: make([]backupSlot, 1024)}
+	return &backedUp{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
 }
 
 func (s *backedUp) hash(id string) (uint64, uint64) {
@@ -67,11 +124,15 @@ func (s *backedUp) hash(id string) (uint64, uint64) {
 	return h1, maphash.String(s.seed2, id) &^ 7
 }
 
-// slot returns the slot of id, empty if id is not in the set.
-func (s *backedUp) slot(h1, h2 uint64) *backupSlot {
-	mask := uint64(len(s.slots) - 1)
+func (s *backedUp) shard(h1 uint64) *backupShard {
+	return &s.shards[h1>>(64-backupShardBits)]
+}
+
+// slot returns the slot of (h1, h2), empty if it is not in the table.
+func (sh *backupShard) slot(h1, h2 uint64) *backupSlot {
+	mask := uint64(len(sh.slots) - 1)
 	for i := h1 & mask; ; i = (i + 1) & mask {
-		sl := &s.slots[i]
+		sl := &sh.slots[i]
 		if sl.h1 == 0 || sl.h1 == h1 && sl.h2&^7 == h2 {
 			return sl
 		}
@@ -80,7 +141,12 @@ func (s *backedUp) slot(h1, h2 uint64) *backupSlot {
 
 // fields returns which of id's fields are backed up.
 func (s *backedUp) fields(id string) (set [clerkapi.NumFields]bool) {
-	sl := s.slot(s.hash(id))
+	h1, h2 := s.hash(id)
+	sh := s.shard(h1)
+	if sh.slots == nil {
+		return set
+	}
+	sl := sh.slot(h1, h2)
 	for f := range set {
 		set[f] = sl.h1 != 0 && sl.h2&(1<<f) != 0
 	}
@@ -90,13 +156,18 @@ func (s *backedUp) fields(id string) (set [clerkapi.NumFields]bool) {
 // add marks id's fields as backed up.
 func (s *backedUp) add(id string, fields [clerkapi.NumFields]bool) {
 	h1, h2 := s.hash(id)
-	sl := s.slot(h1, h2)
+	sh := s.shard(h1)
+	if sh.slots == nil {
+		sh.slots = allocBackupSlots(backupFirst)
+	}
+	sl := sh.slot(h1, h2)
 	if sl.h1 == 0 {
-		if (s.n+1)*4 > len(s.slots)*3 {
-			s.grow()
-			sl = s.slot(h1, h2)
+		if (sh.n+1)*4 > len(sh.slots)*3 {
+			sh.grow()
+			sl = sh.slot(h1, h2)
 		}
 		sl.h1, sl.h2 = h1, h2
+		sh.n++
 		s.n++
 	}
 	for f, set := range fields {
@@ -106,13 +177,22 @@ func (s *backedUp) add(id string, fields [clerkapi.NumFields]bool) {
 	}
 }
 
-func (s *backedUp) grow() {
-	old := s.slots
-	s.slots = make([]backupSlot, 2*len(old))
+func (sh *backupShard) grow() {
+	old := sh.slots
+	sh.slots = allocBackupSlots(2 * len(old))
 	for _, sl := range old {
 		if sl.h1 != 0 {
-			*s.slot(sl.h1, sl.h2&^7) = sl
+			*sh.slot(sl.h1, sl.h2&^7) = sl
 		}
+	}
+	freeBackupSlots(old)
+}
+
+// free returns the tables' memory; the set is empty after, n kept.
+func (s *backedUp) free() {
+	for i := range s.shards {
+		freeBackupSlots(s.shards[i].slots)
+		s.shards[i] = backupShard{}
 	}
 }
 

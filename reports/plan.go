@@ -215,5 +215,6 @@ func (p *PlanWriter) Close() error {
 	if p.lock != nil {
 		p.lock.Close()
 	}
+	p.backed.free() // Users still counts them
 	return err
 }

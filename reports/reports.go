@@ -50,6 +50,15 @@ type Result struct {
 	Action Action `csv:"-"`
 }
 
+// appendCSV appends r's cells of results.csv to record, in the order of
+// Result's csv tags (TestResultCSV holds them to gocsv's).
+func (r *Result) appendCSV(record []string) []string {
+	return append(record, strconv.Itoa(r.Row), strconv.Itoa(r.Line), r.UserID, r.Status.String(),
+		strconv.Itoa(r.HTTPStatus), r.ErrorCode, r.ErrorMessage, strconv.Itoa(r.Attempts),
+		strconv.FormatInt(r.DurationMS, 10), r.TraceID,
+		strconv.Itoa(r.RemovedKeys), strconv.Itoa(r.AddedKeys), strconv.Itoa(r.ChangedKeys), r.Key)
+}
+
 // FieldChange is what a row's replace does to one metadata field: the
 // paths it removes, adds and changes, dotted from the field
 // (public_metadata.onboarding.step).

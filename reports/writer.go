@@ -3,6 +3,7 @@ package reports
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -54,39 +55,50 @@ type Options struct {
 //
 // Writes are group commits: a Record that finds another one writing waits
 // for it, then writes everything queued meanwhile in one go, so many
-// workers finishing at once share a write.
+// workers finishing at once share a write. Backups are a group commit of
+// their own, each ending in a sync: a result never waits behind a
+// backup's sync, and a backup never behind results.
 type Writer struct {
 	dir  string
 	opts Options
 	lock *os.File
 
-	// mu guards what Record and Backup queue, and the counts.
-	mu          sync.Mutex
-	queue       []Result
-	queueFail   []byte // failed rows, written before the results that name them
-	queueBackup []byte // backup lines
-	queued      uint64 // results and backups ever queued
-	counts      Counts
-	keys        KeyCounts
-	removed     *PathCounts
-	backed      *backedUp
-	done        bitset // rows with an outcome, from any session of the run
-	failure     bitset // of those, the failed and invalid ones
-	spare       []Result
-	spareFail   []byte
-	lastCommit  uint64 // under commitMu
+	// mu guards what Record and Backup queue, the counts, and err.
+	mu           sync.Mutex
+	queue        []Result
+	queueFail    []byte // failed rows, written before the results that name them
+	queued       uint64 // results ever queued
+	queueBackup  []byte // backup lines
+	backupQueued uint64 // backup lines ever queued
+	counts       Counts
+	keys         KeyCounts
+	removed      *PathCounts
+	backed       *backedUp
+	done         bitset // rows with an outcome, from any session of the run
+	failure      bitset // of those, the failed and invalid ones
+	spare        []Result
+	spareFail    []byte
+	// err is the first write error, of results or backups: later writes
+	// are dropped.
+	err error
 
-	// commitMu is held by the one goroutine writing; it guards the files.
-	commitMu sync.Mutex
-	results  *os.File
-	resBuf   *bufio.Writer
-	csvw     *gocsv.SafeCSVWriter
-	failed   *os.File
-	failBuf  *bufio.Writer
-	backup   *os.File
-	backBuf  *bufio.Writer
-	err      error // the first write error; later writes are dropped
-	dirty    bool  // written since the last sync
+	// commitMu is held by the one goroutine writing results; it guards
+	// their files.
+	commitMu   sync.Mutex
+	lastCommit uint64
+	results    *os.File
+	resBuf     *bufio.Writer
+	csvw       *csv.Writer
+	record     []string // a results.csv line being written
+	failed     *os.File
+	failBuf    *bufio.Writer
+	dirty      bool // written since the last sync
+
+	// backupMu is held by the one goroutine writing and syncing backups.
+	backupMu   sync.Mutex
+	lastBackup uint64
+	backup     *os.File
+	backBuf    *bufio.Writer
 
 	stop    chan struct{}
 	stopped chan struct{}
@@ -132,10 +144,10 @@ func (w *Writer) open() error {
 		return fmt.Errorf("open results: %w", err)
 	}
 	w.resBuf = bufio.NewWriterSize(f, 64<<10)
-	w.csvw = gocsv.NewSafeCSVWriter(csv.NewWriter(w.resBuf))
+	w.csvw = csv.NewWriter(w.resBuf)
 	if st, err := f.Stat(); err == nil && st.Size() == 0 {
 		// An empty batch writes just the header.
-		if err := gocsv.MarshalCSV([]Result{}, w.csvw); err != nil {
+		if err := gocsv.MarshalCSV([]Result{}, gocsv.NewSafeCSVWriter(w.csvw)); err != nil {
 			return fmt.Errorf("write results header: %w", err)
 		}
 	}
@@ -376,10 +388,10 @@ func (w *Writer) Backup(userID string, prior clerkapi.Metadata) error {
 	}
 	w.backed.add(userID, todo)
 	w.queueBackup = append(w.queueBackup, line...)
-	w.queued++
-	seq := w.queued
+	w.backupQueued++
+	seq := w.backupQueued
 	w.mu.Unlock()
-	return w.commit(seq)
+	return w.commitBackups(seq)
 }
 
 // appendLine adds a row's raw bytes as a line; nil (a line too long to
@@ -395,71 +407,85 @@ func appendLine(b, raw []byte) []byte {
 	return b
 }
 
-// commit writes what is queued, unless a commit since result seq was
-// queued has already written it. Failed rows go before results: a result
-// on disk always has its failed row on disk too.
+// commit writes the results queued, unless a commit since result seq was
+// queued has already written them. Failed rows go before results: a
+// result on disk always has its failed row on disk too.
 func (w *Writer) commit(seq uint64) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
+	w.mu.Lock()
 	if w.lastCommit >= seq && seq > 0 {
+		defer w.mu.Unlock()
 		return w.err
 	}
-	w.mu.Lock()
-	batch, fails, backups, upto := w.queue, w.queueFail, w.queueBackup, w.queued
-	w.queue, w.queueFail, w.queueBackup = w.spare[:0], w.spareFail[:0], nil
+	batch, fails, upto, failed := w.queue, w.queueFail, w.queued, w.err
+	w.queue, w.queueFail = w.spare[:0], w.spareFail[:0]
 	w.mu.Unlock()
 	w.lastCommit = upto
-	if w.err == nil && len(backups) > 0 {
-		w.writeBackups(backups)
+	err := failed
+	if err == nil {
+		err = w.write(batch, fails)
 	}
-	if w.err == nil {
-		w.write(batch, fails)
-	}
-	if w.err != nil && len(batch) > 0 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.err = cmp.Or(w.err, err)
 		// These results are not (all) on disk: the counts say what is,
 		// and a resumed run reads the file for the rest.
-		w.mu.Lock()
 		for i := range batch {
 			w.counts[batch[i].Status]--
 			w.keys.sub(&batch[i])
 		}
-		w.mu.Unlock()
 	}
 	clear(batch)
 	w.spare, w.spareFail = batch[:0], fails[:0]
 	return w.err
 }
 
-// writeBackups writes and syncs backup lines: the writes they precede go
-// out once they are durable.
-func (w *Writer) writeBackups(lines []byte) {
-	w.backBuf.Write(lines)
-	if err := w.backBuf.Flush(); err != nil {
-		w.err = fmt.Errorf("write backup: %w", err)
-		return
+// commitBackups writes and syncs the backup lines queued, unless a commit
+// since line seq was queued has already done so: the writes they precede
+// go out once they are durable.
+func (w *Writer) commitBackups(seq uint64) error {
+	w.backupMu.Lock()
+	defer w.backupMu.Unlock()
+	w.mu.Lock()
+	if w.lastBackup >= seq && seq > 0 {
+		defer w.mu.Unlock()
+		return w.err
 	}
-	if err := w.backup.Sync(); err != nil {
-		w.err = fmt.Errorf("sync backup: %w", err)
-	}
-}
-
-func (w *Writer) write(batch []Result, fails []byte) {
-	w.failBuf.Write(fails) // an error sticks, and Flush returns it
-	if err := w.failBuf.Flush(); err != nil {
-		w.err = fmt.Errorf("write failed rows: %w", err)
-		return
-	}
-	if len(batch) > 0 {
-		if err := gocsv.MarshalCSVWithoutHeaders(batch, w.csvw); err != nil {
-			w.err = fmt.Errorf("write results: %w", err)
-			return
+	lines, upto, err := w.queueBackup, w.backupQueued, w.err
+	w.queueBackup = nil
+	w.mu.Unlock()
+	w.lastBackup = upto
+	if err == nil && len(lines) > 0 {
+		w.backBuf.Write(lines)
+		if e := w.backBuf.Flush(); e != nil {
+			err = fmt.Errorf("write backup: %w", e)
+		} else if e := w.backup.Sync(); e != nil {
+			err = fmt.Errorf("sync backup: %w", e)
 		}
 	}
-	if err := w.resBuf.Flush(); err != nil {
-		w.err = fmt.Errorf("write results: %w", err)
-		return
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.err = cmp.Or(w.err, err)
+	return w.err
+}
+
+func (w *Writer) write(batch []Result, fails []byte) error {
+	w.failBuf.Write(fails) // an error sticks, and Flush returns it
+	if err := w.failBuf.Flush(); err != nil {
+		return fmt.Errorf("write failed rows: %w", err)
+	}
+	for i := range batch {
+		w.record = batch[i].appendCSV(w.record[:0])
+		w.csvw.Write(w.record) // an error sticks, and Error returns it
+	}
+	w.csvw.Flush()
+	if err := w.csvw.Error(); err != nil {
+		return fmt.Errorf("write results: %w", err)
 	}
 	w.dirty = true
+	return nil
 }
 
 // Counts returns the outcomes recorded so far, earlier sessions included.
@@ -488,7 +514,9 @@ func (w *Writer) TopRemoved(n int) []PathCount {
 }
 
 // Flush writes everything queued to the files.
-func (w *Writer) Flush() error { return w.commit(0) }
+func (w *Writer) Flush() error {
+	return cmp.Or(w.commitBackups(0), w.commit(0))
+}
 
 // syncer fsyncs the files every SyncInterval while results come in.
 func (w *Writer) syncer() {
@@ -531,6 +559,9 @@ func (w *Writer) Close() error {
 }
 
 func (w *Writer) closeFiles() error {
+	w.mu.Lock()
+	w.backed.free()
+	w.mu.Unlock()
 	var err error
 	for _, f := range []*os.File{w.failed, w.results, w.backup, w.lock} {
 		if f != nil {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"flag"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gocarina/gocsv"
+
+	"github.com/replace-metadata/replace-metadata/clerkapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -235,6 +240,57 @@ func TestDamagedResults(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ResultsFile), []byte("row,line,user_id,status\n1,\"2\n"), 0o600)
 	if _, err := Open(dir, Options{Format: "csv"}); err == nil {
 		t.Error("Open over a damaged results.csv succeeded")
+	}
+}
+
+// TestRecordBesideBackup: a result is written while a backup holds the
+// backup file (its sync under way): the two commits are apart. Were they
+// not, this test would hang.
+func TestRecordBesideBackup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	w.backupMu.Lock()
+	err := w.Record(sample[0].res, []byte(sample[0].raw))
+	w.backupMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Backup("user_1", clerkapi.Metadata{clerkapi.Public: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(read(t, filepath.Join(dir, BackupFile))); got != `{"user_id":"user_1","public_metadata":{"a":1}}`+"\n" {
+		t.Errorf("backup.ndjson: %q", got)
+	}
+	if got := string(read(t, filepath.Join(dir, ResultsFile))); !strings.Contains(got, "\n1,1,user_1,succeeded,") {
+		t.Errorf("results.csv: %q", got)
+	}
+}
+
+// TestResultCSV: a result's line of results.csv, written without gocsv's
+// reflection, is the line gocsv writes, cells in the order of the header.
+func TestResultCSV(t *testing.T) {
+	t.Parallel()
+	results := []Result{{Row: 7, Line: 9, UserID: "user_7", Status: Unchanged, RemovedKeys: 1, AddedKeys: 22, ChangedKeys: 333,
+		DurationMS: 1 << 40, ErrorMessage: " lead, \"quoted\" ", TraceID: "t"}}
+	for _, s := range sample {
+		results = append(results, s.res)
+	}
+	for _, r := range results {
+		var want bytes.Buffer
+		if err := gocsv.MarshalCSVWithoutHeaders([]Result{r}, gocsv.NewSafeCSVWriter(csv.NewWriter(&want))); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		cw := csv.NewWriter(&got)
+		cw.Write(r.appendCSV(nil))
+		cw.Flush()
+		if got.String() != want.String() {
+			t.Errorf("row %d:\n got %q\nwant %q", r.Row, got.String(), want.String())
+		}
 	}
 }
 

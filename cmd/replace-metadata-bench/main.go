@@ -1,12 +1,13 @@
 // Command replace-metadata-bench measures replace-metadata, as whole
-// processes, against the targets of issue 5 ("Performance"): it builds the
-// tool and the Clerk emulator (cmd/clerk-emulator) into a temp dir,
+// processes, against the targets of issue 5 ("Performance") and of issues
+// 9 and 10 (overhead and memory with reads on, a nightly sync): it builds
+// the tool and the Clerk emulator (cmd/clerk-emulator) into a temp dir,
 // generates realistic inputs of distinct users, starts an emulator per
 // scenario with that scenario's limits and latency, runs the tool, and
 // prints every figure next to its target with PASS or MISS.
 //
-//	go run ./cmd/replace-metadata-bench                  # every scenario, ~12 min
-//	go run ./cmd/replace-metadata-bench -quick           # a smoke version, ~2 min
+//	go run ./cmd/replace-metadata-bench                  # every scenario, ~10 min
+//	go run ./cmd/replace-metadata-bench -quick           # a smoke version, ~3 min
 //	go run ./cmd/replace-metadata-bench -only pacing,overhead -out results.md
 //
 // It uses only the standard library, and times nothing inside go test: the

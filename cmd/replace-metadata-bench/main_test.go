@@ -45,7 +45,9 @@ func TestSelectScenarios(t *testing.T) {
 		{"", scenarioNames()},
 		{"validate", "validate-speed"},
 		{"above", "above-2x, above-5x"},
-		{"curl, memory", "memory-validate, memory-run, curl"},
+		{"curl, memory", "memory-validate, memory-run, memory-run-read, curl"},
+		{"overhead", "overhead"},
+		{"overhead-read,sync", "overhead-read, sync"},
 		{"pacing", "pacing"},
 		{"pacing-auto,pacing", "pacing, pacing-auto"},
 	} {

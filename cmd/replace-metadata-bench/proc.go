@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -136,6 +135,12 @@ type emulatorProc struct {
 // startEmulator starts clerk-emulator on a free loopback port with the
 // bench's key and args, and waits for its "listening on" line.
 func (b *bench) startEmulator(ctx context.Context, args ...string) (*emulatorProc, error) {
+	return b.startEmulatorWithin(ctx, 10*time.Second, args...)
+}
+
+// startEmulatorWithin is startEmulator waiting up to wait: an emulator
+// seeded with a million users takes a while to load them.
+func (b *bench) startEmulatorWithin(ctx context.Context, wait time.Duration, args ...string) (*emulatorProc, error) {
 	args = append([]string{"-addr", "127.0.0.1:0", "-key", benchKey, "-seed", "1"}, args...)
 	cmd := exec.Command(b.emulator, args...)
 	cmd.Env = cleanEnv()
@@ -174,9 +179,9 @@ func (b *bench) startEmulator(ctx context.Context, args ...string) (*emulatorPro
 			return nil, fmt.Errorf("clerk-emulator %v exited before listening (see %s)", args, logf.Name())
 		}
 		e.url = u
-	case <-time.After(10 * time.Second):
+	case <-time.After(wait):
 		e.stop()
-		return nil, errors.New("clerk-emulator did not start listening within 10s")
+		return nil, fmt.Errorf("clerk-emulator did not start listening within %v", wait)
 	case <-ctx.Done():
 		e.stop()
 		return nil, ctx.Err()
@@ -321,10 +326,13 @@ func tail(path string, n int) string {
 type summary struct {
 	Total          int     `json:"total"`
 	Succeeded      int     `json:"succeeded"`
+	Unchanged      int     `json:"unchanged"`
 	Failed         int     `json:"failed"`
 	Invalid        int     `json:"invalid"`
 	Complete       bool    `json:"complete"`
 	Requests       int64   `json:"requests"`
+	Reads          int64   `json:"reads"`
+	Writes         int64   `json:"writes"`
 	Retries        int64   `json:"retries"`
 	RateLimited    int64   `json:"rate_limited"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`

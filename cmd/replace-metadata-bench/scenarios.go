@@ -29,11 +29,14 @@ var scenarios = []scenario{
 	{"pacing-auto", "300 ms jittered latency, --rate 100, --workers auto", true, pacingAuto},
 	{"above-2x", "--rate at 2x the emulator's limit", true, aboveLimit(2)},
 	{"above-5x", "--rate at 5x the emulator's limit", true, aboveLimit(5)},
-	{"overhead", "--rate unlimited vs a bare net/http loop, same W, same emulator, same rows", true, overhead},
+	{"overhead", "--rate unlimited --no-read vs a bare net/http loop, same W, same emulator, same rows", true, overhead},
+	{"overhead-read", "--rate unlimited, reads on, vs a bare net/http write loop and --no-read, same W, same emulator", true, overheadRead},
 	{"memory-validate", "peak RSS of validate, 10,000 vs 1,000,000 rows", false, memoryValidate},
-	{"memory-run", "peak RSS of run at an unlimited rate, 10,000 vs 1,000,000 rows", true, memoryRun},
+	{"memory-run", "peak RSS of run --no-read at an unlimited rate, 10,000 vs 1,000,000 rows", true, memoryRun},
+	{"memory-run-read", "peak RSS of run, reads on, at an unlimited rate, 10,000 vs 1,000,000 rows", true, memoryRunRead},
 	{"validate-speed", "validate on one core, NDJSON and CSV", false, validateSpeed},
 	{"curl", "the seed's cURL call driven by xargs -P W vs the tool, same rows, same W", true, curlCompare},
+	{"sync", "a nightly sync of 1,000,000 rows, 1% changed, at 1,000 requests/s; then --no-read", true, syncNightly},
 }
 
 func scenarioNames() string {
@@ -332,7 +335,7 @@ func overhead(ctx context.Context, b *bench) error {
 		rounds = 1
 	}
 	b.describe("overhead", "one emulator -auto-create (no latency, no limits); a bare loop pass creates the users first; "+
-		"then %d round(s) of bare loop (W=%d goroutines in this process) and tool (--rate unlimited --workers %d), "+
+		"then %d round(s) of bare loop (W=%d goroutines in this process) and tool (--rate unlimited --workers %d --no-read: blind, as the loop), "+
 		"each updating the same %d users; tool req/s = summary requests / elapsed_seconds, bare req/s = rows / loop time; medians compared",
 		rounds, w, w, rows)
 	emu, err := b.startEmulator(ctx, "-auto-create")
@@ -359,7 +362,7 @@ func overhead(ctx context.Context, b *bench) error {
 		bare = append(bare, rps)
 		bareCPU = append(bareCPU, perReq(cpu))
 		emuBare = append(emuBare, perReq(e1-e0))
-		u, s, err := b.apply(ctx, emu.url, in, "--rate", "unlimited", "--workers", strconv.Itoa(w))
+		u, s, err := b.apply(ctx, emu.url, in, "--rate", "unlimited", "--workers", strconv.Itoa(w), "--no-read")
 		if err != nil {
 			return err
 		}
@@ -370,7 +373,8 @@ func overhead(ctx context.Context, b *bench) error {
 	mBare, mTool := median(bare), median(tool)
 	b.add(figure{"overhead", fmt.Sprintf("tool req/s / bare loop req/s (W=%d)", w), "≥ 70%",
 		fmt.Sprintf("%s (tool %.0f/s, bare %.0f/s: medians)", pct(mTool/mBare), mTool, mBare), verdict(mTool/mBare >= 0.7)})
-	b.add(figure{"overhead", "req/s of each round", "", fmt.Sprintf("bare %s; tool %s", rates(bare), rates(tool)), ""})
+	b.add(figure{"overhead", "req/s of each round", "", fmt.Sprintf("bare %s; tool %s (tool / bare, round by round: %s)",
+		rates(bare), rates(tool), ratios(tool, bare)), ""})
 	b.add(figure{"overhead", "CPU per request", "",
 		fmt.Sprintf("tool %.0f µs (whole process), bare loop %.0f µs; the emulator's per request: %.0f µs during the tool, %.0f µs during the bare loop (medians)",
 			median(toolCPU), median(bareCPU), median(emuTool), median(emuBare)), ""})
@@ -412,7 +416,7 @@ func memoryValidate(ctx context.Context, b *bench) error {
 // memoryRun: the same for a whole run at an unlimited rate.
 func memoryRun(ctx context.Context, b *bench) error {
 	small, large := b.memorySizes()
-	b.describe("memory-run", "run --rate unlimited (workers auto) at %d and %d rows of distinct users, each against a fresh emulator -auto-create (no latency, no limits)", small, large)
+	b.describe("memory-run", "run --rate unlimited --no-read (workers auto) at %d and %d rows of distinct users, each against a fresh emulator -auto-create (no latency, no limits)", small, large)
 	var us [2]usage
 	var sums [2]summary
 	for i, n := range []int{small, large} {
@@ -424,7 +428,7 @@ func memoryRun(ctx context.Context, b *bench) error {
 		if err != nil {
 			return err
 		}
-		us[i], sums[i], err = b.apply(ctx, emu.url, in, "--rate", "unlimited")
+		us[i], sums[i], err = b.apply(ctx, emu.url, in, "--rate", "unlimited", "--no-read")
 		emu.stop()
 		if err != nil {
 			return err
@@ -491,7 +495,7 @@ func curlCompare(ctx context.Context, b *bench) error {
 		return nil
 	}
 	b.describe("curl", "%d rows; xargs -0 -n 2 -P %d sh -c '%s' (one sh + one curl per row; stdout to /dev/null) "+
-		"vs replace-metadata run --rate unlimited --workers %d; each against a fresh emulator -auto-create; "+
+		"vs replace-metadata run --rate unlimited --workers %d --no-read (blind, as curl); each against a fresh emulator -auto-create; "+
 		"wall and CPU (user+system of the process and every child it waited for) of the whole process tree",
 		n, w, curlScript, w)
 
@@ -542,7 +546,7 @@ func curlCompare(ctx context.Context, b *bench) error {
 	if err != nil {
 		return err
 	}
-	tu, s, err := b.apply(ctx, emu.url, in, "--rate", "unlimited", "--workers", strconv.Itoa(w))
+	tu, s, err := b.apply(ctx, emu.url, in, "--rate", "unlimited", "--workers", strconv.Itoa(w), "--no-read")
 	if err != nil {
 		return err
 	}
