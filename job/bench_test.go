@@ -152,53 +152,61 @@ func (r *nopRecorder) Record(res reports.Result, _ []byte) error {
 // BenchmarkJob is the job doing the bare loop's work: the same rows read
 // from NDJSON (parsing included), Rate 0 (unlimited), Workers W, through
 // the SDK, into a no-op recorder (recorder=nop) or the real reports.Writer
-// in a temp dir (recorder=reports).
+// in a temp dir (recorder=reports); blind (read=false), as the bare loop
+// writes, or reading every user first (read=true: a read per 100 users,
+// and with reports, a backup synced to disk before each write).
 func BenchmarkJob(b *testing.B) {
 	for _, w := range benchConcurrency {
 		for _, recName := range []string{"nop", "reports"} {
-			b.Run(fmt.Sprintf("W=%d/recorder=%s", w, recName), func(b *testing.B) {
-				url := benchServer(b, b.N)
-				data := benchNDJSON(b.N)
-				rows := input.NewNDJSON(bytes.NewReader(data), "bench.ndjson")
-				var rec Recorder
-				var check func() int
-				closeRec := func() error { return nil }
-				switch recName {
-				case "nop":
-					nr := &nopRecorder{}
-					rec, check = nr, func() int { return int(nr.n.Load()) }
-				case "reports":
-					rw, err := reports.Open(b.TempDir(), reports.Options{Format: "ndjson"})
-					if err != nil {
-						b.Fatal(err)
-					}
-					rec, check, closeRec = rw, func() int { return rw.Counts()[reports.Succeeded] }, rw.Close
-				}
-				j := &Job{
-					Client: clerkapi.NewClient(clerkapi.ClientOptions{BaseURL: url, Key: benchKey, UserAgent: "replace-metadata/bench",
-						HTTP: clerkapi.NewHTTPClient(w)}),
-					Log:     zerolog.Nop(),
-					Options: Options{Workers: w, MaxAttempts: 5, Timeout: 10 * time.Second},
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				st, err := j.Run(context.Background(), rows, rec)
-				closeErr := closeRec() // the last results reach the file inside the timing
-				b.StopTimer()
-				if closeErr != nil {
-					b.Fatal(closeErr)
-				}
-				if err != nil || !st.Complete() {
-					b.Fatalf("run: %v, %+v", err, st)
-				}
-				if n := check(); n != b.N {
-					b.Fatalf("%d rows succeeded, want %d", n, b.N)
-				}
-				if st.Requests != int64(b.N) {
-					b.Fatalf("%d requests for %d rows", st.Requests, b.N)
-				}
-				reportRate(b, b.N)
-			})
+			for _, read := range []bool{false, true} {
+				benchJob(b, w, recName, read)
+			}
 		}
 	}
+}
+
+func benchJob(b *testing.B, w int, recName string, read bool) {
+	b.Run(fmt.Sprintf("W=%d/recorder=%s/read=%v", w, recName, read), func(b *testing.B) {
+		url := benchServer(b, b.N)
+		data := benchNDJSON(b.N)
+		rows := input.NewNDJSON(bytes.NewReader(data), "bench.ndjson")
+		var rec Recorder
+		var check func() int
+		closeRec := func() error { return nil }
+		switch recName {
+		case "nop":
+			nr := &nopRecorder{}
+			rec, check = nr, func() int { return int(nr.n.Load()) }
+		case "reports":
+			rw, err := reports.Open(b.TempDir(), reports.Options{Format: "ndjson"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec, check, closeRec = rw, func() int { return rw.Counts()[reports.Succeeded] }, rw.Close
+		}
+		j := &Job{
+			Client: clerkapi.NewClient(clerkapi.ClientOptions{BaseURL: url, Key: benchKey, UserAgent: "replace-metadata/bench",
+				HTTP: clerkapi.NewHTTPClient(w)}),
+			Log:     zerolog.Nop(),
+			Options: Options{Workers: w, MaxAttempts: 5, Timeout: 10 * time.Second, NoRead: !read},
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		st, err := j.Run(context.Background(), rows, rec)
+		closeErr := closeRec() // the last results reach the file inside the timing
+		b.StopTimer()
+		if closeErr != nil {
+			b.Fatal(closeErr)
+		}
+		if err != nil || !st.Complete() {
+			b.Fatalf("run: %v, %+v", err, st)
+		}
+		if n := check(); n != b.N {
+			b.Fatalf("%d rows succeeded, want %d", n, b.N)
+		}
+		if st.Writes != int64(b.N) {
+			b.Fatalf("%d writes for %d rows", st.Writes, b.N)
+		}
+		reportRate(b, b.N)
+	})
 }

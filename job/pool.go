@@ -47,7 +47,7 @@ func (r *run) sizePool(finished <-chan struct{}) {
 // poolSize is the number of workers that keeps rate requests a second
 // going when a request takes latency seconds, give or take jitter.
 func poolSize(rate, latency, jitter float64) int {
-	if math.IsInf(rate, 1) {
+	if math.IsInf(rate, 1) || rate >= math.MaxFloat64 { // rate.Inf is MaxFloat64
 		return autoUnlimited
 	}
 	n := int(math.Ceil(rate*(latency+3*jitter)*1.2)) + 2

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
 )
@@ -10,11 +11,17 @@ import (
 // Read-ahead: reads in flight at once, and how many users may wait ready
 // (read, not yet taken by a worker) before another full batch is read.
 // With the batch being filled, the users read ahead of their writes stay
-// a few batches deep, never the file.
+// a few batches deep (at most 17 of 100), never the file. A sync where
+// most rows change nothing is all reads: eight in flight keep the limiter
+// busy when each takes a few milliseconds (BENCHMARKS.md, sync).
 const (
-	maxReadsInFlight = 2
-	readyAhead       = 2 * clerkapi.MaxListValues
+	maxReadsInFlight = 8
+	readyAhead       = 8 * clerkapi.MaxListValues
 )
+
+// settle is how long a partial batch is given to grow before it goes
+// because the pool would idle: the dispatcher may be adding users still.
+const settle = 2 * time.Millisecond
 
 // reader batches the users that must be read before their first write:
 // up to 100 a request (GET /v1/users?user_id=…). A batch goes out when it
@@ -81,11 +88,34 @@ func (rd *reader) watch() {
 		case <-rd.wake:
 		case <-rd.run.sched.Starving():
 		}
-		rd.mu.Lock()
-		idle := len(rd.batch) > 0 && rd.inflight == 0 && rd.run.sched.Starved()
-		rd.mu.Unlock()
-		if idle {
+		if rd.stalled() {
 			rd.send(false)
+		}
+	}
+}
+
+// stalled reports whether a partial batch should go now: the pool would
+// idle (nothing ready, no read in flight to bring anything) and the batch
+// has stopped growing (the input is slow, or ended).
+func (rd *reader) stalled() bool {
+	for {
+		rd.mu.Lock()
+		n := len(rd.batch)
+		idle := n > 0 && n < clerkapi.MaxListValues && rd.inflight == 0 && rd.run.sched.Starved()
+		rd.mu.Unlock()
+		if !idle {
+			return false
+		}
+		select {
+		case <-rd.done:
+			return false
+		case <-time.After(settle):
+		}
+		rd.mu.Lock()
+		grew := len(rd.batch) != n
+		rd.mu.Unlock()
+		if !grew {
+			return true
 		}
 	}
 }

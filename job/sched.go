@@ -24,7 +24,8 @@ type Scheduler[T any] struct {
 	drop func(T) // a task that will not run: the scheduler stopped first
 
 	mu       sync.Mutex
-	changed  sync.Cond // signalled on any change a blocked call may wait for
+	work     sync.Cond // a key became ready, or the pool, Close or Stop changed: workers wait on it
+	room     sync.Cond // a task left the backlog or a key was taken: Add and WaitReady wait on it
 	queues   map[string]*keyQueue[T]
 	ready    []string // keys to take, oldest first (ready[head:])
 	head     int
@@ -59,7 +60,7 @@ func NewScheduler[T any](run, drop func(T), workers, backlog int) *Scheduler[T] 
 		backlog:  max(backlog, 1),
 		starving: make(chan struct{}, 1),
 	}
-	s.changed.L = &s.mu
+	s.work.L, s.room.L = &s.mu, &s.mu
 	s.Resize(workers)
 	return s
 }
@@ -75,11 +76,11 @@ func (s *Scheduler[T]) Add(ctx context.Context, key string, t T, held bool) erro
 	if s.waiting >= s.backlog && !s.closed && !s.stopped && ctx.Err() == nil {
 		stop := context.AfterFunc(ctx, func() {
 			s.mu.Lock()
-			s.changed.Broadcast()
+			s.room.Broadcast()
 			s.mu.Unlock()
 		})
 		for s.waiting >= s.backlog && !s.closed && !s.stopped && ctx.Err() == nil {
-			s.changed.Wait()
+			s.room.Wait()
 		}
 		stop()
 	}
@@ -118,7 +119,7 @@ func (s *Scheduler[T]) Release(key string) {
 
 func (s *Scheduler[T]) push(key string) {
 	s.ready = append(s.ready, key)
-	s.changed.Broadcast()
+	s.work.Signal()
 }
 
 // Resize sets the pool's size. Extra workers leave once they finish the
@@ -131,7 +132,7 @@ func (s *Scheduler[T]) Resize(n int) {
 		s.wg.Add(1)
 		go s.worker()
 	}
-	s.changed.Broadcast()
+	s.work.Broadcast()
 }
 
 // Size returns the pool size asked for.
@@ -160,12 +161,12 @@ func (s *Scheduler[T]) WaitReady(ctx context.Context, n int) error {
 	}
 	stop := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
-		s.changed.Broadcast()
+		s.room.Broadcast()
 		s.mu.Unlock()
 	})
 	defer stop()
 	for len(s.ready)-s.head >= n && !s.closed && !s.stopped && ctx.Err() == nil {
-		s.changed.Wait()
+		s.room.Wait()
 	}
 	return ctx.Err()
 }
@@ -194,7 +195,8 @@ func (s *Scheduler[T]) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.changed.Broadcast()
+	s.work.Broadcast()
+	s.room.Broadcast()
 }
 
 // Stop says no task may start any more: workers finish the task they run
@@ -216,7 +218,8 @@ func (s *Scheduler[T]) Stop() {
 		}
 	}
 	s.ready, s.head = nil, 0
-	s.changed.Broadcast()
+	s.work.Broadcast()
+	s.room.Broadcast()
 	s.mu.Unlock()
 	if s.drop != nil {
 		for _, t := range left {
@@ -236,7 +239,9 @@ func (s *Scheduler[T]) worker() {
 		key, ok := s.take()
 		if !ok {
 			s.workers--
-			s.changed.Broadcast()
+			if s.head < len(s.ready) {
+				s.work.Signal() // the signal this worker took goes to another
+			}
 			return
 		}
 		q := s.queues[key]
@@ -247,7 +252,7 @@ func (s *Scheduler[T]) worker() {
 			q.tasks[0] = zero
 			q.tasks = q.tasks[1:]
 			s.waiting--
-			s.changed.Broadcast() // room in the backlog
+			s.room.Broadcast() // room in the backlog
 			s.mu.Unlock()
 			s.run(t)
 			s.mu.Lock()
@@ -255,6 +260,9 @@ func (s *Scheduler[T]) worker() {
 		q.running = false
 		if len(q.tasks) == 0 {
 			delete(s.queues, key)
+			if s.closed && len(s.queues) == 0 {
+				s.work.Broadcast() // the idle workers may leave
+			}
 		}
 	}
 }
@@ -271,7 +279,7 @@ func (s *Scheduler[T]) take() (string, bool) {
 			key := s.ready[s.head]
 			s.ready[s.head] = ""
 			s.head++
-			s.changed.Broadcast() // one fewer ready: WaitReady
+			s.room.Broadcast() // one fewer ready: WaitReady
 			if s.head == len(s.ready) {
 				s.ready, s.head = s.ready[:0], 0
 			} else if s.head > 1024 && s.head*2 > len(s.ready) {
@@ -287,7 +295,7 @@ func (s *Scheduler[T]) take() (string, bool) {
 		case s.starving <- struct{}{}:
 		default:
 		}
-		s.changed.Wait()
+		s.work.Wait()
 		s.idle--
 	}
 }
