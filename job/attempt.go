@@ -84,12 +84,19 @@ func (p *policy) do(user string, rows int, send func(ctx context.Context) clerka
 		resp := send(ctx)
 		p.inFlight.Add(-1)
 		cancel()
-		// A 429 for a user just written several times is most likely that
-		// user's own limit: only this request waits, the pool goes on.
+		// Every write is paced under the user's limit, so a 429 is that
+		// user's own only when the write was its 10th in the window
+		// (Clerk saw the writes arrive closer than they left, or another
+		// client writes the user too): then only this request waits, the
+		// pool goes on. Any other 429 is the instance's, and informs the
+		// limiter. A refused write does not count against the user.
 		userLimited := false
 		if user != "" {
 			p.pace.record(user, sent)
-			userLimited = resp.Status == 429 && p.pace.recentWrites(user) > paced/2
+			if resp.Status == 429 {
+				userLimited = p.pace.recentWrites(user)-1 >= userLimit-1 // the writes before this one
+				p.pace.forget(user, sent)
+			}
 		}
 		p.observe(sent, &resp, userLimited)
 		p.firstOnce.Do(func() { close(p.first) })

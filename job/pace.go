@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -10,103 +11,154 @@ import (
 const (
 	userLimit  = 10
 	userWindow = 10 * time.Second
-	// userMargin keeps clear of the edge of Clerk's window.
+	// userMargin keeps clear of the edge of Clerk's window: Clerk counts
+	// a write when it arrives, a little after it was sent.
 	userMargin = 100 * time.Millisecond
 )
 
-// userPace keeps a user's writes under Clerk's per-user limit, so a file
-// with many rows for one user waits on that user alone instead of drawing
-// 429s that would pause every worker.
+// userPace keeps every user's metadata writes under Clerk's per-user
+// limit, 10 in any window, so a file with many rows for one user waits on
+// that user alone instead of drawing 429s that would pause every worker.
+// The 11th write in a window waits until the oldest of the last 10 has
+// left it, and no longer.
 //
-// Only rows whose user appeared on an earlier row are paced and recorded:
-// a user's first write is not tracked (most users have one row, and a map
-// entry per user would grow with the run), so a tracked user may have one
-// more write in the window than the ring shows, and the ring holds one
-// fewer than Clerk's limit.
+// Every write is tracked, a user's first too. Most users have one row, so
+// a write is kept as one map entry (the id's 64-bit hash to the time) in
+// the current generation; generations last a window and the one before
+// is dropped whole, so memory follows the writes of the last two windows,
+// not the run. A user's second write in a window moves it to a ring of
+// its last 10, swept when its newest write leaves the window. (Two ids
+// with the same hash would share a pace: a wait too many, never a 429.)
 type userPace struct {
 	now    func() time.Time
-	window time.Duration
+	window time.Duration // Clerk's, plus userMargin
+	seed   maphash.Seed
 
-	mu     sync.Mutex
-	recent map[string]*userWrites
-	swept  time.Time
+	mu       sync.Mutex
+	cur, old map[uint64]int64 // a user's one write (Unix nanoseconds), this generation and the last
+	gen      int64            // when cur began
+	many     map[uint64]*userWrites
 }
 
-// paced is how many tracked writes the window may hold: Clerk's limit less
-// the untracked first write.
-const paced = userLimit - 1
-
-// userWrites is a ring of a user's last tracked write times.
+// userWrites is a ring of a user's last writes, oldest at next.
 type userWrites struct {
-	at   [paced]time.Time
+	at   [userLimit]int64 // Unix nanoseconds; 0: none
 	next int
 }
 
+func (w *userWrites) add(t int64) {
+	w.at[w.next] = t
+	w.next = (w.next + 1) % userLimit
+}
+
+func (w *userWrites) newest() int64 { return w.at[(w.next+userLimit-1)%userLimit] }
+
 func newUserPace(now func() time.Time, window time.Duration) *userPace {
-	return &userPace{now: now, window: window, recent: make(map[string]*userWrites)}
+	return &userPace{now: now, window: window + userMargin, seed: maphash.MakeSeed(),
+		cur: map[uint64]int64{}, old: map[uint64]int64{}, many: map[uint64]*userWrites{}}
 }
 
 // wait blocks until one more write for id stays under the per-user limit.
 func (p *userPace) wait(ctx context.Context, id string) error {
-	p.mu.Lock()
-	var until time.Time
-	if w := p.recent[id]; w != nil {
-		// The oldest of the last paced writes must leave the window.
-		if oldest := w.at[w.next]; !oldest.IsZero() {
-			until = oldest.Add(p.window + userMargin)
-		}
-	}
-	d := until.Sub(p.now())
-	p.mu.Unlock()
-	if until.IsZero() || d <= 0 {
+	until := p.next(id)
+	if until.IsZero() {
 		return nil
 	}
-	return sleep(ctx, d)
+	return sleep(ctx, until.Sub(p.now()))
+}
+
+// next returns when the next write for id may leave: zero if at once.
+func (p *userPace) next(id string) time.Time {
+	h := maphash.String(p.seed, id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.many[h]; w != nil && w.at[w.next] != 0 {
+		return time.Unix(0, w.at[w.next]+int64(p.window)) // the ring is full: its oldest must leave
+	}
+	return time.Time{}
 }
 
 // record notes a write for id sent at t.
 func (p *userPace) record(id string, t time.Time) {
+	h, at := maphash.String(p.seed, id), t.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := p.recent[id]
-	if w == nil {
-		w = &userWrites{}
-		p.recent[id] = w
+	if at-p.gen >= int64(p.window) {
+		p.rotate(at)
 	}
-	w.at[w.next] = t
-	w.next = (w.next + 1) % paced
-	if t.Sub(p.swept) > p.window {
-		p.sweep(t)
+	if w := p.many[h]; w != nil {
+		w.add(at)
+		return
 	}
+	first, ok := p.cur[h]
+	if !ok {
+		first, ok = p.old[h]
+	}
+	if !ok || at-first >= int64(p.window) {
+		p.cur[h] = at
+		return
+	}
+	w := &userWrites{}
+	w.add(first)
+	w.add(at)
+	p.many[h] = w
+	delete(p.cur, h)
+	delete(p.old, h)
 }
 
-// recentWrites returns how many tracked writes for id were sent in the
-// last window.
-func (p *userPace) recentWrites(id string) int {
+// forget takes back the write for id sent at t: Clerk refused it (429),
+// so it does not count against the user.
+func (p *userPace) forget(id string, t time.Time) {
+	h, at := maphash.String(p.seed, id), t.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := p.recent[id]
-	if w == nil {
-		return 0
+	if w := p.many[h]; w != nil {
+		// A user's writes never overlap: the refused one is the newest.
+		if last := (w.next + userLimit - 1) % userLimit; w.at[last] == at {
+			w.at[last], w.next = 0, last
+		}
+		return
 	}
-	n := 0
-	cutoff := p.now().Add(-p.window)
-	for _, t := range w.at {
-		if t.After(cutoff) {
-			n++
+	for _, m := range []map[uint64]int64{p.cur, p.old} {
+		if t, ok := m[h]; ok && t == at {
+			delete(m, h)
 		}
 	}
-	return n
 }
 
-// sweep forgets users with no write in the last window.
-func (p *userPace) sweep(now time.Time) {
-	p.swept = now
-	cutoff := now.Add(-p.window - userMargin)
-	for id, w := range p.recent {
-		last := w.at[(w.next+paced-1)%paced]
-		if last.Before(cutoff) {
-			delete(p.recent, id)
+// recentWrites returns how many writes for id were sent in the last
+// window.
+func (p *userPace) recentWrites(id string) int {
+	h := maphash.String(p.seed, id)
+	cutoff := p.now().Add(-p.window).UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.many[h]; w != nil {
+		n := 0
+		for _, t := range w.at {
+			if t > cutoff {
+				n++
+			}
+		}
+		return n
+	}
+	for _, m := range []map[uint64]int64{p.cur, p.old} {
+		if t, ok := m[h]; ok && t > cutoff {
+			return 1
+		}
+	}
+	return 0
+}
+
+// rotate starts a generation at now: the one before the last holds only
+// writes older than a window. Rings whose newest write left the window go
+// too. The caller holds mu.
+func (p *userPace) rotate(now int64) {
+	p.old, p.cur, p.gen = p.cur, make(map[uint64]int64, len(p.cur)), now
+	cutoff := now - int64(p.window)
+	for h, w := range p.many {
+		if w.newest() <= cutoff {
+			delete(p.many, h)
 		}
 	}
 }

@@ -242,11 +242,7 @@ func orEmpty(s []string) []string {
 func (r *run) write(t task, meta clerkapi.Metadata, res reports.Result) {
 	row := &t.row
 	start := r.now()
-	paced := ""
-	if t.repeat {
-		paced = row.UserID // only repeats can meet the per-user limit
-	}
-	out := r.policy.do(paced, 1, func(ctx context.Context) clerkapi.Response {
+	out := r.policy.do(row.UserID, 1, func(ctx context.Context) clerkapi.Response { // every write is paced
 		r.writes.Add(1)
 		return r.client.ReplaceMetadata(ctx, row.UserID, meta)
 	})
