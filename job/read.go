@@ -11,12 +11,12 @@ import (
 // Read-ahead: reads in flight at once, and how many users may wait ready
 // (read, not yet taken by a worker) before another full batch is read.
 // With the batch being filled, the users read ahead of their writes stay
-// a few batches deep (at most 17 of 100), never the file. A sync where
-// most rows change nothing is all reads: eight in flight keep the limiter
-// busy when each takes a few milliseconds (BENCHMARKS.md, sync).
+// a few batches deep (at most 5 of 100), never the file. More in flight
+// did not make a sync (all reads) faster, and cost memory: 4 and 8 took a
+// 1M-row run from 77 MB to 90 and 103 (BENCHMARKS.md).
 const (
-	maxReadsInFlight = 8
-	readyAhead       = 8 * clerkapi.MaxListValues
+	maxReadsInFlight = 2
+	readyAhead       = 2 * clerkapi.MaxListValues
 )
 
 // settle is how long a partial batch is given to grow before it goes
