@@ -327,6 +327,8 @@ type summary struct {
 	Requests       int64   `json:"requests"`
 	Retries        int64   `json:"retries"`
 	RateLimited    int64   `json:"rate_limited"`
+	Reads          int64   `json:"reads"`
+	Writes         int64   `json:"writes"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	AchievedRate   float64 `json:"achieved_rate"`
 }
