@@ -358,6 +358,7 @@ func (l *Limiter) judge(now time.Time, ep *episode) {
 		l.strikes++
 		target = max(target, cur*(1-frac), floor)
 		l.good = target
+		l.edgeQuiet = min(2*l.edgeQuiet, maxQuiet) // the edge is here: probe it less often
 		limit, precise = max(limit, target), true
 	default:
 		bracketed = false
@@ -461,7 +462,7 @@ func (l *Limiter) maybeRaise(now time.Time) {
 	var next float64
 	switch {
 	case l.bad > 0 && cur < l.bad*(1-2*minStep):
-		next = min((cur+l.bad)/2, cur*(1+l.step), l.bad*(1-minStep))
+		next = min((cur+l.bad)/2, cur*(1+l.step), l.bad*(1-2*minStep))
 		l.step = min(2*l.step, maxStep)
 	case l.bad > 0 && cur < l.bad*(1+minStep):
 		if now.Sub(l.last429) < l.edgeQuiet {

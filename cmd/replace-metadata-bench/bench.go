@@ -31,8 +31,9 @@ type bench struct {
 	inputs   map[string]string
 	runs     int // run ids handed out
 
-	figures []figure
-	setups  []setup
+	figures   []figure
+	setups    []setup
+	limitRows []limitRow // the limits scenarios' runs, for their table
 }
 
 // figure is one measured value next to its target.
@@ -163,6 +164,7 @@ func (b *bench) printTable(w io.Writer, m machine) {
 	for _, f := range b.figures {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.scenario, f.name, f.target, f.measured, cmp.Or(f.verdict, "-"))
 	}
+	b.printLimits(w)
 	if len(b.setups) > 0 {
 		fmt.Fprintln(w, "\nSetups:")
 		fmt.Fprintln(w)

@@ -50,6 +50,8 @@ func TestSelectScenarios(t *testing.T) {
 		{"overhead-read,sync", "overhead-read, sync"},
 		{"pacing", "pacing"},
 		{"pacing-auto,pacing", "pacing, pacing-auto"},
+		{"limits-sliding", "limits-sliding-1s, limits-sliding-10s, limits-sliding-60s"},
+		{"limits-bucket-10s-burst-1s", "limits-bucket-10s-burst-1s"},
 	} {
 		got, err := selectScenarios(tc.only)
 		if err != nil {

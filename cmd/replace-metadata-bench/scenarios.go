@@ -24,7 +24,7 @@ type scenario struct {
 	run         func(context.Context, *bench) error
 }
 
-var scenarios = []scenario{
+var scenarios = slices.Concat([]scenario{
 	{"pacing", "--rate under the emulator's limit, a fixed pool", true, pacing},
 	{"pacing-auto", "300 ms jittered latency, --rate 100, --workers auto", true, pacingAuto},
 	{"above-2x", "--rate at 2x the emulator's limit", true, aboveLimit(2)},
@@ -37,7 +37,7 @@ var scenarios = []scenario{
 	{"validate-speed", "validate on one core, NDJSON and CSV", false, validateSpeed},
 	{"curl", "the seed's cURL call driven by xargs -P W vs the tool, same rows, same W", true, curlCompare},
 	{"sync", "a nightly sync of 1,000,000 rows, 1% changed, at 1,000 requests/s; then --no-read", true, syncNightly},
-}
+}, limitScenarios)
 
 func scenarioNames() string {
 	var names []string
@@ -48,7 +48,8 @@ func scenarioNames() string {
 }
 
 // selectScenarios picks the scenarios -only names: a name, or else a group
-// prefix ("above" for above-2x and above-5x). Empty selects them all.
+// prefix ("above" for above-2x and above-5x, "limits" or "limits-sliding"
+// for the limits scenarios). Empty selects them all.
 func selectScenarios(only string) ([]scenario, error) {
 	if strings.TrimSpace(only) == "" {
 		return scenarios, nil
