@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
 	"github.com/replace-metadata/replace-metadata/input"
@@ -142,10 +143,13 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 	defer r.index.Close()
 	j.current.Store(r)
 
+	// The helpers beside the dispatcher: the stop's grace period and the
+	// pool's sizing. They return once the run has finished.
+	var helpers errgroup.Group
 	finished := make(chan struct{})
-	go r.watchStop(finished)
+	helpers.Go(func() error { r.watchStop(finished); return nil })
 	if j.Workers == 0 {
-		go r.sizePool(finished)
+		helpers.Go(func() error { r.sizePool(finished); return nil })
 	}
 	var readErr error
 	if j.Canary > 0 {
@@ -165,6 +169,7 @@ func (j *Job) Run(ctx context.Context, rows input.Reader, rec Recorder) (Stats, 
 	r.sched.Close()
 	r.sched.Wait()
 	close(finished)
+	_ = helpers.Wait()
 
 	st := r.stats()
 	if readErr != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // Limiter paces every request to one Clerk instance, reads and writes, on
@@ -55,9 +56,9 @@ type Limiter struct {
 	log zerolog.Logger
 
 	mu         sync.Mutex
-	rate       float64   // the pace in force, at most max
-	next       time.Time // the next free slot
-	epoch      uint64    // bumped when booked slots become void (a pause, a cut)
+	rate       float64       // the pace in force, at most max
+	pace       *rate.Limiter // rate with a burst of one: the slots
+	epoch      uint64        // bumped when booked slots become void (a pause, a cut)
 	pauseUntil time.Time
 	last429    time.Time
 
@@ -153,8 +154,22 @@ func NewLimiter(perSecond float64, now func() time.Time, log zerolog.Logger) *Li
 		now = time.Now
 	}
 	t := now()
-	return &Limiter{max: limit, rate: limit, now: now, log: log, quiet: minQuiet, edgeQuiet: minEdgeQuiet,
-		step: minStep, lastRaise: t}
+	return &Limiter{max: limit, rate: limit, pace: newPace(limit), now: now, log: log, quiet: minQuiet,
+		edgeQuiet: minEdgeQuiet, step: minStep, lastRaise: t}
+}
+
+// newPace returns slots at perSecond (+Inf: unlimited) with a burst of
+// one, the first free at once: a pause or a cut starts the slots afresh,
+// so requests booked before it owe nothing.
+func newPace(perSecond float64) *rate.Limiter {
+	return rate.NewLimiter(paceLimit(perSecond), 1)
+}
+
+func paceLimit(perSecond float64) rate.Limit {
+	if math.IsInf(perSecond, 1) {
+		return rate.Inf // rate.Inf is MaxFloat64, not +Inf
+	}
+	return rate.Limit(perSecond)
 }
 
 // Rate returns the rate in force, in requests per second (+Inf when
@@ -194,15 +209,11 @@ func (l *Limiter) reserve(now time.Time) (time.Time, uint64) {
 	defer l.mu.Unlock()
 	l.settle(now)
 	at := now
-	if l.next.After(at) {
-		at = l.next
-	}
 	if l.pauseUntil.After(at) {
 		at = l.pauseUntil
 	}
-	if !math.IsInf(l.rate, 1) {
-		l.next = at.Add(time.Duration(float64(time.Second) / l.rate))
-	}
+	// A burst of one never refuses a reservation of one.
+	at = at.Add(l.pace.ReserveN(at, 1).DelayFrom(at))
 	return at, l.epoch
 }
 
@@ -270,7 +281,7 @@ func (l *Limiter) Observe(sent time.Time, status int, retryAfter time.Duration) 
 	l.lastEpisode, l.acceptedAt = now, l.accepted
 	l.pauseUntil = now.Add(retryAfter)
 	l.epoch++
-	l.next = l.pauseUntil
+	l.pace = newPace(l.rate) // the first slot after the pause is its end
 	l.runStart, l.runAccepted = time.Time{}, 0
 }
 
@@ -409,7 +420,7 @@ func (l *Limiter) judge(now time.Time, ep *episode) {
 	}
 	l.lastRaise, l.lastCut = now, now
 	l.epoch++
-	l.next = now
+	l.pace = newPace(l.rate)
 	l.cuts++
 	l.log.Warn().Str("rate", fmtRate(target)).Str("was", fmtRate(cur)).
 		Float64("limit_per_second", math.Round(limit*10)/10).Bool("precise", precise).Int("refused", ep.refused).
@@ -484,6 +495,7 @@ func (l *Limiter) maybeRaise(now time.Time) {
 	l.probing = true
 	l.lastRaise = now
 	l.rate = next
+	l.pace.SetLimitAt(now, paceLimit(next))
 	if next >= l.max {
 		l.log.Info().Str("rate", fmtRate(next)).Float64("limit_per_second", math.Round(l.measured*10)/10).
 			Msg("rate restored: no 429 for a while")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Scheduler runs tasks keyed by user on a pool of workers. Tasks of one
@@ -36,8 +38,8 @@ type Scheduler[T any] struct {
 	idle     int // workers waiting for a ready key
 	closed   bool
 	stopped  bool
-	starving chan struct{} // a token when a worker finds nothing to do
-	wg       sync.WaitGroup
+	starving chan struct{}  // a token when a worker finds nothing to do
+	pool     errgroup.Group // the workers
 }
 
 type keyQueue[T any] struct {
@@ -129,8 +131,7 @@ func (s *Scheduler[T]) Resize(n int) {
 	defer s.mu.Unlock()
 	s.want = max(n, 1)
 	for ; s.workers < s.want && !s.closed && !s.stopped; s.workers++ {
-		s.wg.Add(1)
-		go s.worker()
+		s.pool.Go(s.worker)
 	}
 	s.work.Broadcast()
 }
@@ -229,10 +230,9 @@ func (s *Scheduler[T]) Stop() {
 }
 
 // Wait waits until every worker has left, after Close or Stop.
-func (s *Scheduler[T]) Wait() { s.wg.Wait() }
+func (s *Scheduler[T]) Wait() { _ = s.pool.Wait() } // workers never fail
 
-func (s *Scheduler[T]) worker() {
-	defer s.wg.Done()
+func (s *Scheduler[T]) worker() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -242,7 +242,7 @@ func (s *Scheduler[T]) worker() {
 			if s.head < len(s.ready) {
 				s.work.Signal() // the signal this worker took goes to another
 			}
-			return
+			return nil
 		}
 		q := s.queues[key]
 		q.running = true
