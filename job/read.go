@@ -2,22 +2,64 @@ package job
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
 )
 
-// Read-ahead: reads in flight at once, and how many users may wait ready
-// (read, not yet taken by a worker) before another full batch is read.
-// With the batch being filled, the users read ahead of their writes stay
-// a few batches deep (at most 5 of 100), never the file. More in flight
-// did not make a sync (all reads) faster, and cost memory: 4 and 8 took a
-// 1M-row run from 77 MB to 90 and 103 (BENCHMARKS.md).
+// Read-ahead: how many users may wait ready (read, not yet taken by a
+// worker) before another full batch is read, so the users read ahead of
+// their writes stay a few batches deep, never the file; and the reads in
+// flight at once, from minReads to maxReads (readsInFlight).
 const (
-	maxReadsInFlight = 2
-	readyAhead       = 2 * clerkapi.MaxListValues
+	readyAhead = 2 * clerkapi.MaxListValues
+	minReads   = 2
+	maxReads   = 16
 )
+
+// readsInFlight is how many reads may be in flight at rate requests a
+// second when a read takes latency: enough for reads to use the whole
+// rate, as a sync whose rows are unchanged does (its requests are nearly
+// all reads). An unlimited rate (the sandbox, the bench) keeps minReads:
+// more made no sync faster there and cost memory (4 and 8 took a 1M-row
+// run, every user changed, from 77 MB to 90 and 103; BENCHMARKS.md).
+func readsInFlight(rate float64, latency time.Duration) int {
+	if math.IsInf(rate, 1) || rate >= math.MaxFloat64 || latency <= 0 {
+		return minReads
+	}
+	n := int(math.Ceil(rate*latency.Seconds()*1.5)) + 1
+	return min(max(n, minReads), maxReads)
+}
+
+// readLatency is the run's moving average of how long a read's request
+// takes, once answered.
+type readLatency struct {
+	mu  sync.Mutex
+	avg time.Duration
+}
+
+func (l *readLatency) observe(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.avg == 0 {
+		l.avg = d
+		return
+	}
+	l.avg += (d - l.avg) / 5
+}
+
+func (l *readLatency) get() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.avg
+}
+
+// readSlots is how many reads may be in flight now.
+func (r *run) readSlots() int {
+	return readsInFlight(r.policy.lim.Rate(), r.readLat.get())
+}
 
 // settle is how long a partial batch is given to grow before it goes
 // because the pool would idle: the dispatcher may be adding users still.
@@ -36,18 +78,18 @@ type reader struct {
 	mu       sync.Mutex
 	batch    []*user
 	inflight int
+	freed    chan struct{} // closed when a read ends, then replaced
 
-	slots chan struct{} // one token a read in flight
-	wake  chan struct{}
-	done  chan struct{}
-	wg    sync.WaitGroup // reads in flight
-	loop  sync.WaitGroup
+	wake chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup // reads in flight
+	loop sync.WaitGroup
 }
 
 func newReader(r *run) *reader {
 	rd := &reader{
 		run:   r,
-		slots: make(chan struct{}, maxReadsInFlight),
+		freed: make(chan struct{}),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
@@ -128,12 +170,17 @@ func (rd *reader) send(full bool) {
 	if full && rd.run.sched.WaitReady(stop, readyAhead) != nil {
 		return
 	}
-	select {
-	case rd.slots <- struct{}{}:
-	case <-stop.Done():
-		return
-	}
 	rd.mu.Lock()
+	for rd.inflight >= rd.run.readSlots() {
+		freed := rd.freed
+		rd.mu.Unlock()
+		select {
+		case <-freed:
+		case <-stop.Done():
+			return
+		}
+		rd.mu.Lock()
+	}
 	batch := rd.batch
 	if len(batch) > clerkapi.MaxListValues {
 		batch = batch[:clerkapi.MaxListValues]
@@ -141,7 +188,6 @@ func (rd *reader) send(full bool) {
 	rd.batch = append([]*user(nil), rd.batch[len(batch):]...)
 	if len(batch) == 0 {
 		rd.mu.Unlock()
-		<-rd.slots
 		return
 	}
 	rd.inflight++
@@ -152,8 +198,9 @@ func (rd *reader) send(full bool) {
 		rd.read(batch)
 		rd.mu.Lock()
 		rd.inflight--
+		close(rd.freed)
+		rd.freed = make(chan struct{})
 		rd.mu.Unlock()
-		<-rd.slots
 		rd.poke()
 	}()
 }
@@ -193,7 +240,11 @@ func (r *run) list(filter clerkapi.Filter, values []string) ([]clerkapi.User, ou
 	out := r.policy.do("", len(values), func(ctx context.Context) clerkapi.Response {
 		r.reads.Add(1)
 		var resp clerkapi.Response
+		sent := time.Now()
 		found, resp = r.client.ListUsers(ctx, filter, values)
+		if resp.Status != 0 {
+			r.readLat.observe(time.Since(sent))
+		}
 		return resp
 	})
 	return found, out

@@ -2,12 +2,15 @@ package job
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/replace-metadata/replace-metadata/clerkapi"
 	"github.com/replace-metadata/replace-metadata/clerkapi/emulator"
@@ -244,5 +247,72 @@ func TestPlanWritesNothing(t *testing.T) {
 	}
 	if b := rec.backups["user_p1"]; string(b[clerkapi.Public]) != `{"a":1}` {
 		t.Errorf("before of user_p1: %s", b[clerkapi.Public])
+	}
+}
+
+// TestReadsInFlightFollowTheRate: a sync (every row unchanged, so nearly
+// every request is a read) at a finite rate keeps enough reads in flight
+// to use the rate at the reads' latency, never more than maxReads; an
+// unlimited rate keeps minReads.
+func TestReadsInFlightFollowTheRate(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		rate     float64
+		min, max int
+	}{
+		{"rate 400", 400, minReads + 1, maxReads},
+		{"unlimited", 0, 1, minReads},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := emulator.New(emulator.Config{Keys: []string{testKey}, Latency: 40 * time.Millisecond})
+			var now, peak atomic.Int64
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					n := now.Add(1)
+					defer now.Add(-1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+				}
+				srv.ServeHTTP(w, r)
+			}))
+			t.Cleanup(ts.Close)
+			var lines []string
+			for i := range 3000 {
+				id := fmt.Sprintf("user_s%d", i)
+				srv.AddUser(id, []byte(`{"same":1}`), nil, nil)
+				lines = append(lines, fmt.Sprintf(`{"user_id":%q,"public_metadata":{"same":1}}`, id))
+			}
+			rec := newMemRecorder()
+			mustRun(t, newJob(ts.URL, Options{Rate: c.rate, Workers: 8}), ndjson(t, lines...), rec)
+			if got := rec.count(reports.Unchanged); got != len(lines) {
+				t.Fatalf("%d of %d rows unchanged", got, len(lines))
+			}
+			if p := int(peak.Load()); p < c.min || p > c.max {
+				t.Errorf("at most %d reads in flight, want %d to %d", p, c.min, c.max)
+			}
+		})
+	}
+}
+
+func TestReadsInFlight(t *testing.T) {
+	for _, c := range []struct {
+		rate    float64
+		latency time.Duration
+		want    int
+	}{
+		{100, 0, minReads},                       // nothing measured yet
+		{100, 100 * time.Millisecond, 16},        // Clerk's production limit, a slow answer
+		{10, 200 * time.Millisecond, 4},          // a development instance
+		{1000, 5 * time.Millisecond, 9},          // the bench's sync
+		{1, 50 * time.Millisecond, minReads},     // the floor
+		{5000, time.Second, maxReads},            // the ceiling
+		{math.Inf(1), time.Second, minReads},     // unlimited
+		{math.MaxFloat64, time.Second, minReads}, // rate.Inf
+	} {
+		if got := readsInFlight(c.rate, c.latency); got != c.want {
+			t.Errorf("readsInFlight(%g, %v) = %d, want %d", c.rate, c.latency, got, c.want)
+		}
 	}
 }

@@ -52,7 +52,7 @@ const recentKeys = 16384
 
 func newResolver(r *run, kind input.KeyKind) *resolver {
 	return &resolver{r: r, filter: clerkapi.Filter(kind.String()), keys: map[string]*resolution{},
-		done: make(chan readDone, maxReadsInFlight)}
+		done: make(chan readDone, maxReads)}
 }
 
 // add queues a row whose user is named by an external id or an email
@@ -89,7 +89,7 @@ func (rv *resolver) send(full bool) {
 	if full {
 		rv.r.sched.WaitReady(rv.r.stop, readyAhead)
 	}
-	for rv.reading >= maxReadsInFlight && rv.r.stop.Err() == nil {
+	for rv.reading >= rv.r.readSlots() && rv.r.stop.Err() == nil {
 		rv.collect(true)
 	}
 	if len(rv.batch) == 0 || rv.r.stop.Err() != nil {

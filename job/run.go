@@ -39,6 +39,7 @@ type run struct {
 	rows, duplicates, skipped atomic.Int64
 	recorded, unresolved      atomic.Int64
 	reads, writes             atomic.Int64
+	readLat                   readLatency
 	canaryLeft                atomic.Int64
 	eof                       atomic.Bool
 }
