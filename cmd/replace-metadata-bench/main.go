@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b := &bench{Stdout: stdout, Stderr: stderr}
 	var only string
 	fs.BoolVar(&b.quick, "quick", false, "a short smoke version of every scenario (fewer rows, shorter runs)")
-	fs.StringVar(&only, "only", "", "comma-separated `scenarios` to run (a prefix before '-' selects a group: above, memory, limits, limits-sliding); default all: "+scenarioNames())
+	fs.StringVar(&only, "only", "", "comma-separated `scenarios` to run (a prefix before '-' selects a group: memory, limits, limits-sliding); default all: "+scenarioNames())
 	fs.IntVar(&b.rows, "rows", 0, "rows of every selected scenario's (largest) input, instead of its default")
 	fs.StringVar(&b.out, "out", "", "also write the results as a markdown table to `file`")
 	fs.IntVar(&b.workers, "workers", 16, "W: the concurrency of the overhead and curl comparisons")

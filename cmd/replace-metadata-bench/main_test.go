@@ -44,7 +44,7 @@ func TestSelectScenarios(t *testing.T) {
 	}{
 		{"", scenarioNames()},
 		{"validate", "validate-speed"},
-		{"above", "above-2x, above-5x"},
+		{"limits-fixed-10s", "limits-fixed-10s"},
 		{"curl, memory", "memory-validate, memory-run, memory-run-read, curl"},
 		{"overhead", "overhead"},
 		{"overhead-read,sync", "overhead-read, sync"},

@@ -27,8 +27,6 @@ type scenario struct {
 var scenarios = slices.Concat([]scenario{
 	{"pacing", "--rate under the emulator's limit, a fixed pool", true, pacing},
 	{"pacing-auto", "300 ms jittered latency, --rate 100, --workers auto", true, pacingAuto},
-	{"above-2x", "--rate at 2x the emulator's limit", true, aboveLimit(2)},
-	{"above-5x", "--rate at 5x the emulator's limit", true, aboveLimit(5)},
 	{"overhead", "--rate unlimited --no-read vs a bare net/http loop, same W, same emulator, same rows", true, overhead},
 	{"overhead-read", "--rate unlimited, reads on, vs a bare net/http write loop and --no-read, same W, same emulator", true, overheadRead},
 	{"memory-validate", "peak RSS of validate, 10,000 vs 1,000,000 rows", false, memoryValidate},
@@ -48,7 +46,7 @@ func scenarioNames() string {
 }
 
 // selectScenarios picks the scenarios -only names: a name, or else a group
-// prefix ("above" for above-2x and above-5x, "limits" or "limits-sliding"
+// prefix ("memory" for the memory scenarios, "limits" or "limits-sliding"
 // for the limits scenarios). Empty selects them all.
 func selectScenarios(only string) ([]scenario, error) {
 	if strings.TrimSpace(only) == "" {
@@ -145,105 +143,6 @@ func (b *bench) paced(ctx context.Context, name string, rate float64, rows int, 
 type sample struct {
 	at time.Time
 	st emuStats
-}
-
-// aboveLimit: a --rate of mult times the server's limit must converge to
-// at least 90% of the limit with under 5% of requests answered 429.
-func aboveLimit(mult int) func(context.Context, *bench) error {
-	return func(ctx context.Context, b *bench) error {
-		const limit, window = 1000, 10 * time.Second // Clerk's production limit
-		perSec := float64(limit) / window.Seconds()
-		rate := float64(mult) * perSec
-		rows := b.pick(8000, 2500)
-		name := fmt.Sprintf("above-%dx", mult)
-		b.describe(name, "emulator -instance-limit %d (fixed 10 s windows, as Clerk's: %g/s) -latency 20ms -jitter 10ms -auto-create; "+
-			"tool --rate %g (workers auto); %d rows (%.0f s at the limit)", limit, perSec, rate, rows, float64(rows)/perSec)
-		emu, err := b.startEmulator(ctx, "-instance-limit", strconv.Itoa(limit), "-latency", "20ms", "-jitter", "10ms", "-auto-create")
-		if err != nil {
-			return err
-		}
-		defer emu.stop()
-		in, err := b.input("ndjson", rows)
-		if err != nil {
-			return err
-		}
-
-		// Sample the emulator's counters while the run goes, to see the
-		// run after its first window.
-		var samples []sample
-		stop := make(chan struct{})
-		polled := make(chan struct{})
-		go func() {
-			defer close(polled)
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				if st, err := emu.stats(ctx); err == nil {
-					samples = append(samples, sample{time.Now(), st})
-				}
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-				}
-			}
-		}()
-		u, s, err := b.apply(ctx, emu.url, in, "--rate", strconv.FormatFloat(rate, 'f', -1, 64))
-		end := time.Now()
-		close(stop)
-		<-polled
-		if err != nil {
-			return err
-		}
-		final, err := emu.stats(ctx)
-		if err != nil {
-			return err
-		}
-
-		// The run's first window: 10 s from the first request the
-		// emulator saw.
-		t0 := end.Add(-u.wall)
-		for _, sm := range samples {
-			if sm.st.Requests > 0 {
-				t0 = sm.at
-				break
-			}
-		}
-		var after *sample
-		for i := range samples {
-			if !samples[i].at.Before(t0.Add(window)) {
-				after = &samples[i]
-				break
-			}
-		}
-		whole := float64(final.accepted()) / s.ElapsedSeconds
-		share := float64(final.RateLimited) / float64(max(final.Requests, 1))
-		if after == nil || end.Sub(after.at) < 5*time.Second {
-			b.add(figure{name, "accepted/s after the first 10 s / server limit", "≥ 90%", "run too short to tell (under 15 s)", "MISS"})
-		} else {
-			span := end.Sub(after.at).Seconds()
-			conv := float64(final.accepted()-after.st.accepted()) / span
-			n := final.Requests - after.st.Requests
-			limited := final.RateLimited - after.st.RateLimited
-			measured := fmt.Sprintf("%s (%.1f/s of %g/s over the last %.1f s; 429s there: %d of %d, %s)",
-				pct(conv/perSec), conv, perSec, span, limited, n, pct(float64(limited)/float64(max(n, 1))))
-			v := verdict(conv/perSec >= 0.9)
-			if span < 30 {
-				// A few windows say little about convergence: the limiter
-				// raises its rate every 5 s after 10 quiet ones.
-				measured += "; under 30 s after the first window, too short to judge (run without -quick)"
-				v = ""
-			}
-			b.add(figure{name, "accepted/s after the first 10 s / server limit", "≥ 90%", measured, v})
-		}
-		b.add(figure{name, "accepted/s over the whole run / server limit", "",
-			fmt.Sprintf("%s (%.1f/s: %d accepted in %.2f s)", pct(whole/perSec), whole, final.accepted(), s.ElapsedSeconds), ""})
-		b.add(figure{name, "429s / requests (whole run)", "< 5%",
-			fmt.Sprintf("%s (%d of %d; rows failed: %d)", pct(share), final.RateLimited, final.Requests, s.Failed),
-			verdict(share < 0.05 && s.Failed == 0)})
-		b.add(figure{name, "tool's cost", "", cost(u), ""})
-		return nil
-	}
 }
 
 // bareLoop sends rows [0, n) as the SDK would, from W goroutines over W
