@@ -293,3 +293,50 @@ func TestRollback(t *testing.T) {
 	}
 	storeIs(t, srv, after, "user_e")
 }
+
+// TestRollbackSkipsWhatTheRunNeverWrote: a row whose write failed after
+// its backup (the user deleted in between: 404) left the user as it was,
+// so rolling back has nothing to put back there: it is not drifted, and
+// the rollback exits 0.
+func TestRollbackSkipsWhatTheRunNeverWrote(t *testing.T) {
+	t.Parallel()
+	srv, url := startEmulator(t, emulator.Config{})
+	start, in := reviewCase(srv)
+	srv.SetFault(func(r *http.Request) emulator.Fault {
+		if r.Method == http.MethodPatch || r.Method == http.MethodPut {
+			if strings.Contains(r.URL.Path, "/user_f/") {
+				srv.DeleteUser("user_f")
+			}
+		}
+		return emulator.FaultNone
+	})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.ndjson"), in)
+	vars := map[string]string{"CLERK_SECRET_KEY": testKey, "CLERK_API_URL": url}
+	if got := runIn(t, dir, vars, "run", "--input", "in.ndjson", "--run-id", "r"); got.code != exitRows {
+		t.Fatalf("run: exit %d, want 1 (user_f's write failed)\n%s", got.code, got.stderr)
+	}
+	srv.SetFault(nil)
+	f := start["user_f"]
+	srv.AddUser("user_f", []byte(f[0]), []byte(f[1]), []byte(f[2])) // back, as it was
+	got := runIn(t, dir, vars, "rollback", "runs/r")
+	if got.code != exitOK {
+		t.Fatalf("rollback: exit %d, want 0\n%s", got.code, got.stderr)
+	}
+	storeIs(t, srv, start)
+	if b, _ := os.ReadFile(filepath.Join(dir, "runs", "r", "backup.ndjson")); !strings.Contains(string(b), `"user_f"`) {
+		t.Fatalf("user_f is not in the backup, so the case is not made:\n%s", b)
+	}
+	seen := false
+	for _, res := range readResultLines(t, filepath.Join(dir, "runs", "r-rollback")) {
+		if res.userID == "user_f" {
+			seen = true
+			if res.status != "unchanged" {
+				t.Errorf("rollback of user_f: %s %s %s; the run never wrote it", res.status, res.code, res.message)
+			}
+		}
+	}
+	if !seen {
+		t.Error("no rollback result for user_f")
+	}
+}
