@@ -56,9 +56,10 @@ func (l *readLatency) get() time.Duration {
 	return l.avg
 }
 
-// readSlots is how many reads may be in flight now.
+// readSlots is how many reads may be in flight now: never more than the
+// pool has workers (--workers bounds the reads too), but minReads.
 func (r *run) readSlots() int {
-	return readsInFlight(r.policy.lim.Rate(), r.readLat.get())
+	return min(readsInFlight(r.policy.lim.Rate(), r.readLat.get()), max(r.sched.Size(), minReads))
 }
 
 // settle is how long a partial batch is given to grow before it goes

@@ -113,7 +113,7 @@ var settings = []setting{
 		value: func(c *config) flag.Value { return (*stringFlag)(&c.RunID) }},
 	{flag: "rate", key: "rate", cmds: cmdsConnect, usage: "most requests per second, reads and writes together, or unlimited; auto is 9 for a sk_test_ key (a development instance allows 10/s) and 90 for a sk_live_ key (production allows 100/s)",
 		value: func(c *config) flag.Value { return &c.Rate }},
-	{flag: "workers", key: "workers", cmds: cmdsConnect, usage: "requests in flight at once, or auto to size from the rate and latency",
+	{flag: "workers", key: "workers", cmds: cmdsConnect, usage: "writes in flight at once (and at most as many reads), or auto to size from the rate and latency",
 		value: func(c *config) flag.Value { return &c.Workers }},
 	{flag: "max-attempts", key: "max_attempts", cmds: cmdsConnect, usage: "most requests per row, retries included",
 		value: func(c *config) flag.Value { return (*intFlag)(&c.MaxAttempts) }},
