@@ -11,6 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -222,26 +225,91 @@ func (w *Writer) load(path string) error {
 func eachResult(f io.Reader, path string, fn func(*Result)) error {
 	cr := csv.NewReader(bufio.NewReaderSize(&wholeLines{r: f}, 64<<10))
 	cr.ReuseRecord = true
-	um, err := gocsv.NewUnmarshaller(cr, Result{})
+	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
+	header = slices.Clone(header) // the reader reuses it
+	// Columns by the header's names, as gocsv would map them: a file an
+	// earlier version wrote (without key, say) reads too.
+	set := make([]func(*Result, string) error, len(header))
+	for i, name := range header {
+		if set[i] = resultColumns[name]; set[i] == nil {
+			set[i] = func(*Result, string) error { return nil } // a column this version does not know
+		}
+	}
 	for {
-		v, err := um.Read()
+		record, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
+		if err == nil {
+			var r Result
+			for i, v := range record {
+				if err = set[i](&r, v); err != nil {
+					line, _ := cr.FieldPos(i)
+					err = fmt.Errorf("line %d, column %s: %w", line, header[i], err)
+					break
+				}
+			}
+			if err == nil {
+				fn(&r)
+				continue
+			}
 		}
-		r := v.(Result)
-		r.UserID, r.ErrorMessage, r.Key = unsafeCell(r.UserID), unsafeCell(r.ErrorMessage), unsafeCell(r.Key)
-		r.ErrorCode, r.TraceID = unsafeCell(r.ErrorCode), unsafeCell(r.TraceID)
-		fn(&r)
+		return fmt.Errorf("read %s: %w (move the run folder aside to start over)", path, err)
 	}
+}
+
+// resultColumns sets the Result field of each results.csv column, by the
+// field's csv tag, without gocsv's reflection (a million-row results.csv
+// is read back at every run's end and every resume). Ints read as
+// gocsv's do: empty is 0. The cells a spreadsheet could run as a formula
+// were written with a leading ' (safeCell); it goes.
+var resultColumns = map[string]func(*Result, string) error{
+	"row":            intCell(func(r *Result) *int { return &r.Row }),
+	"line":           intCell(func(r *Result) *int { return &r.Line }),
+	"user_id":        textCell(func(r *Result) *string { return &r.UserID }),
+	"status":         func(r *Result, v string) error { return r.Status.UnmarshalCSV(v) },
+	"http_status":    intCell(func(r *Result) *int { return &r.HTTPStatus }),
+	"error_code":     textCell(func(r *Result) *string { return &r.ErrorCode }),
+	"error_message":  textCell(func(r *Result) *string { return &r.ErrorMessage }),
+	"attempts":       intCell(func(r *Result) *int { return &r.Attempts }),
+	"duration_ms":    func(r *Result, v string) error { return parseCell(v, &r.DurationMS) },
+	"clerk_trace_id": textCell(func(r *Result) *string { return &r.TraceID }),
+	"removed_keys":   intCell(func(r *Result) *int { return &r.RemovedKeys }),
+	"added_keys":     intCell(func(r *Result) *int { return &r.AddedKeys }),
+	"changed_keys":   intCell(func(r *Result) *int { return &r.ChangedKeys }),
+	"key":            textCell(func(r *Result) *string { return &r.Key }),
+}
+
+func intCell(field func(*Result) *int) func(*Result, string) error {
+	return func(r *Result, v string) error {
+		var n int64
+		err := parseCell(v, &n)
+		*field(r) = int(n)
+		return err
+	}
+}
+
+func textCell(field func(*Result) *string) func(*Result, string) error {
+	return func(r *Result, v string) error {
+		*field(r) = unsafeCell(v)
+		return nil
+	}
+}
+
+func parseCell(v string, n *int64) error {
+	if v == "" {
+		*n = 0
+		return nil
+	}
+	var err error
+	*n, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return err
 }
 
 // wholeLines passes on what r holds up to its last line break, so a line

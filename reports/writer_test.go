@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +356,101 @@ func TestSpreadsheetSafe(t *testing.T) {
 		t.Errorf("resumed counts %v", c)
 	}
 	w.Close()
+}
+
+// gocsvResults is how results.csv was read before eachResult did it
+// without reflection: the reference it is held to.
+func gocsvResults(t *testing.T, data string) []Result {
+	t.Helper()
+	cr := csv.NewReader(strings.NewReader(data))
+	um, err := gocsv.NewUnmarshaller(cr, Result{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Result
+	for {
+		v, err := um.Read()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := v.(Result)
+		r.UserID, r.ErrorMessage, r.Key = unsafeCell(r.UserID), unsafeCell(r.ErrorMessage), unsafeCell(r.Key)
+		r.ErrorCode, r.TraceID = unsafeCell(r.ErrorCode), unsafeCell(r.TraceID)
+		out = append(out, r)
+	}
+}
+
+// TestEachResultAsGocsv: results.csv reads back as gocsv read it: every
+// column, quoting, formula escapes, an earlier version's file without the
+// key column, a column this version does not know; a bad cell is an
+// error that names its line and column.
+func TestEachResultAsGocsv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{Format: "ndjson"})
+	results := []Result{{Row: 1, Line: 2, UserID: "=cmd|' /C calc'!A0", Status: Failed, HTTPStatus: 422,
+		ErrorCode: "+form", ErrorMessage: "a, \"quoted\"\nmessage 😀", Attempts: 3, DurationMS: 1 << 40,
+		TraceID: "@t", RemovedKeys: 4, AddedKeys: 5, ChangedKeys: 6, Key: "-ext_1"}}
+	for i, s := range sample {
+		r := s.res
+		r.Row = i + 2
+		results = append(results, r)
+	}
+	for _, r := range results {
+		if err := w.Record(r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	data, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rest, _ := strings.Cut(string(data), "\n")
+	for name, file := range map[string]string{
+		"now":        string(data),
+		"no key":     strings.TrimSuffix(header, ",key") + "\n" + "1,2,user_a,succeeded,200,,,1,12,t,0,0,0\n",
+		"extra col":  header + ",later\n" + strings.ReplaceAll(strings.TrimSuffix(rest, "\n"), "\n", ",x\n") + ",x\n",
+		"empty ints": header + "\n" + "1,,user_a,succeeded,,,,,,,,,,user_a\n",
+	} {
+		var got []Result
+		if err := eachResult(strings.NewReader(file), "results.csv", func(r *Result) { got = append(got, *r) }); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := gocsvResults(t, file); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", name, got, want)
+		}
+		if name == "now" && len(got) != len(results) {
+			t.Errorf("read back %d results, want %d", len(got), len(results))
+		}
+	}
+	bad := header + "\n" + "1,2,user_a,succeeded,200,,,x,12,t,0,0,0,user_a\n"
+	err = eachResult(strings.NewReader(bad), "results.csv", func(*Result) {})
+	if err == nil || !strings.Contains(err.Error(), "line 2, column attempts") {
+		t.Errorf("bad attempts cell: %v", err)
+	}
+}
+
+func BenchmarkEachResult(b *testing.B) {
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	cw.Write(strings.Split("row,line,user_id,status,http_status,error_code,error_message,attempts,duration_ms,clerk_trace_id,removed_keys,added_keys,changed_keys,key", ","))
+	for i := range 10000 {
+		r := sample[0].res
+		r.Row = i + 1
+		cw.Write(r.appendCSV(nil))
+	}
+	cw.Flush()
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for range b.N {
+		n := 0
+		if err := eachResult(bytes.NewReader(data), "results.csv", func(*Result) { n++ }); err != nil || n != 10000 {
+			b.Fatal(n, err)
+		}
+	}
 }
