@@ -65,9 +65,10 @@ type outcome struct {
 
 // do sends a request with send until it is decided. user names the user
 // whose per-user write limit the request counts against ("" for a read);
-// rows is how many rows its failure fails (a read's users), for the
-// circuit breaker.
-func (p *policy) do(user string, rows int, send func(ctx context.Context) clerkapi.Response) outcome {
+// fresh says the user has had no write this session before this one (its
+// first row, by user id), which spares the pace a ring for it; rows is how
+// many rows its failure fails (a read's users), for the circuit breaker.
+func (p *policy) do(user string, fresh bool, rows int, send func(ctx context.Context) clerkapi.Response) outcome {
 	for attempt := 1; ; attempt++ {
 		if p.stop.Err() != nil {
 			return outcome{stopped: true, attempts: attempt - 1}
@@ -92,7 +93,7 @@ func (p *policy) do(user string, rows int, send func(ctx context.Context) clerka
 		// limiter. A refused write does not count against the user.
 		userLimited := false
 		if user != "" {
-			p.pace.record(user, sent)
+			p.pace.record(user, sent, fresh && attempt == 1)
 			if resp.Status == 429 {
 				userLimited = p.pace.recentWrites(user)-1 >= userLimit-1 // the writes before this one
 				p.pace.forget(user, sent)

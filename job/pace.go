@@ -23,22 +23,34 @@ const (
 // left it, and no longer.
 //
 // Every write is tracked, a user's first too. Most users have one row, so
-// a write is kept as one map entry (the id's 64-bit hash to the time) in
-// the current generation; generations last a window and the one before
-// is dropped whole, so memory follows the writes of the last two windows,
-// not the run. A user's second write in a window moves it to a ring of
-// its last 10, swept when its newest write leaves the window. (Two ids
-// with the same hash would share a pace: a wait too many, never a 429.)
+// a user's single write is one slot of a fixed table (2 MB), picked by the
+// id's hash: the latest write of the users whose hashes meet there. A slot
+// can only hold a write later than a user's own, never lose one, so a
+// meeting costs a wait too many, never a 429; and memory stays the same
+// at 25,000 writes a second (an unlimited rate) as at Clerk's 100. A
+// user's second write in a window moves it to a ring of its last 10, swept
+// when its newest write leaves the window; a user's first write of the
+// session (fresh) cannot be the one in its slot, so it makes no ring. (Two
+// ids with the same 64-bit hash would share a ring: again a wait too many,
+// never a 429.)
 type userPace struct {
 	now    func() time.Time
 	window time.Duration // Clerk's, plus userMargin
 	seed   maphash.Seed
 
-	mu       sync.Mutex
-	cur, old map[uint64]int64 // a user's one write (Unix nanoseconds), this generation and the last
-	gen      int64            // when cur began
-	many     map[uint64]*userWrites
+	mu    sync.Mutex
+	once  []int64 // firstSlots slots: the latest single write there (Unix nanoseconds), 0 for none
+	mask  uint64  // len(once) - 1
+	swept int64   // when the rings were last swept
+	many  map[uint64]*userWrites
 }
+
+// firstSlots is the size of userPace's table of single writes, a power
+// of two. At 25,000 writes a second, a window's writes fill about 60% of
+// it; a user's second row then meets another's write in the slot as often,
+// which counts one write too many in its ring: it waits only if it has 10
+// rows in the window.
+const firstSlots = 1 << 18
 
 // userWrites is a ring of a user's last writes, oldest at next.
 type userWrites struct {
@@ -55,7 +67,7 @@ func (w *userWrites) newest() int64 { return w.at[(w.next+userLimit-1)%userLimit
 
 func newUserPace(now func() time.Time, window time.Duration) *userPace {
 	return &userPace{now: now, window: window + userMargin, seed: maphash.MakeSeed(),
-		cur: map[uint64]int64{}, old: map[uint64]int64{}, many: map[uint64]*userWrites{}}
+		once: make([]int64, firstSlots), mask: firstSlots - 1, many: map[uint64]*userWrites{}}
 }
 
 // wait blocks until one more write for id stays under the per-user limit.
@@ -78,32 +90,36 @@ func (p *userPace) next(id string) time.Time {
 	return time.Time{}
 }
 
-// record notes a write for id sent at t.
-func (p *userPace) record(id string, t time.Time) {
+// record notes a write for id sent at t; fresh says id had no write
+// before it this session.
+func (p *userPace) record(id string, t time.Time, fresh bool) {
 	h, at := maphash.String(p.seed, id), t.UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if at-p.gen >= int64(p.window) {
-		p.rotate(at)
+	if at-p.swept >= int64(p.window) {
+		p.sweep(at)
 	}
 	if w := p.many[h]; w != nil {
 		w.add(at)
 		return
 	}
-	first, ok := p.cur[h]
-	if !ok {
-		first, ok = p.old[h]
-	}
-	if !ok || at-first >= int64(p.window) {
-		p.cur[h] = at
+	slot := &p.once[h&p.mask]
+	if first := *slot; first == 0 || at-first >= int64(p.window) {
+		*slot = at
 		return
 	}
+	if fresh {
+		// The write in the slot is another user's: the slot keeps the
+		// later of the two, which counts for both.
+		*slot = max(*slot, at)
+		return
+	}
+	// A write in the window already: the user's own, or a later one of a
+	// user it meets in the slot, which stays for that user.
 	w := &userWrites{}
-	w.add(first)
+	w.add(*slot)
 	w.add(at)
 	p.many[h] = w
-	delete(p.cur, h)
-	delete(p.old, h)
 }
 
 // forget takes back the write for id sent at t: Clerk refused it (429),
@@ -119,10 +135,8 @@ func (p *userPace) forget(id string, t time.Time) {
 		}
 		return
 	}
-	for _, m := range []map[uint64]int64{p.cur, p.old} {
-		if t, ok := m[h]; ok && t == at {
-			delete(m, h)
-		}
+	if slot := &p.once[h&p.mask]; *slot == at {
+		*slot = 0 // it was empty, or its write had left the window, before
 	}
 }
 
@@ -142,19 +156,16 @@ func (p *userPace) recentWrites(id string) int {
 		}
 		return n
 	}
-	for _, m := range []map[uint64]int64{p.cur, p.old} {
-		if t, ok := m[h]; ok && t > cutoff {
-			return 1
-		}
+	if p.once[h&p.mask] > cutoff {
+		return 1
 	}
 	return 0
 }
 
-// rotate starts a generation at now: the one before the last holds only
-// writes older than a window. Rings whose newest write left the window go
-// too. The caller holds mu.
-func (p *userPace) rotate(now int64) {
-	p.old, p.cur, p.gen = p.cur, make(map[uint64]int64, len(p.cur)), now
+// sweep drops the rings whose newest write left the window. The caller
+// holds mu.
+func (p *userPace) sweep(now int64) {
+	p.swept = now
 	cutoff := now - int64(p.window)
 	for h, w := range p.many {
 		if w.newest() <= cutoff {

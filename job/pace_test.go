@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ func paceWrite(p *userPace, c *fakeClock, id string) time.Time {
 	if until := p.next(id); until.After(c.t) {
 		c.t = until
 	}
-	p.record(id, c.t)
+	p.record(id, c.t, false)
 	return c.t
 }
 
@@ -88,7 +89,8 @@ func TestUserPaceOthersGoOn(t *testing.T) {
 	}
 }
 
-// Memory follows the writes of the last two windows, not the run.
+// Memory follows the users with two writes in the last two windows, not
+// the run; single writes take a fixed table.
 func TestUserPaceForgetsOldUsers(t *testing.T) {
 	t.Parallel()
 	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -102,7 +104,46 @@ func TestUserPaceForgetsOldUsers(t *testing.T) {
 	}
 	c.advance(3 * time.Second)
 	paceWrite(p, c, "user_last")
-	if n := len(p.cur) + len(p.old) + len(p.many); n > 25_000 {
-		t.Errorf("%d users kept after 10 s of 10,000 a second and 3 s more, want at most two windows' worth", n)
+	if n := len(p.many); n > 2_000 {
+		t.Errorf("%d rings kept after 10 s of 10,000 users a second and 3 s more, want at most two windows' worth", n)
+	}
+}
+
+// Users that meet in a slot of the single-write table never go over the
+// limit: a table of 4 slots for 300 users, each with 12 rows in a random
+// order (the first fresh), and still no user has more than 10 writes in
+// any window.
+func TestUserPaceSlotsNeverUndercount(t *testing.T) {
+	t.Parallel()
+	c := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := newUserPace(c.now, userWindow)
+	p.once, p.mask = make([]int64, 4), 3
+	var order []string
+	for u := range 300 {
+		for range 12 {
+			order = append(order, fmt.Sprintf("user_%d", u))
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	writes := map[string][]time.Time{}
+	for _, id := range order {
+		at := c.t
+		if w := writes[id]; len(w) > 0 && w[len(w)-1].After(at) {
+			at = w[len(w)-1].Add(time.Millisecond) // a user's writes one after another
+		}
+		if until := p.next(id); until.After(at) {
+			at = until // this user waits; the clock goes on for the others
+		}
+		p.record(id, at, len(writes[id]) == 0) // a user's first write is fresh
+		writes[id] = append(writes[id], at)
+		c.advance(2 * time.Millisecond)
+	}
+	for id, at := range writes {
+		for i := range at {
+			if i+userLimit < len(at) && at[i+userLimit].Sub(at[i]) < userWindow {
+				t.Fatalf("%s: %d writes within %v from %v", id, userLimit+1, userWindow, at[i].Sub(at[0]))
+			}
+		}
 	}
 }

@@ -238,7 +238,7 @@ func (rd *reader) read(batch []*user) {
 // circuit breaker.
 func (r *run) list(filter clerkapi.Filter, values []string) ([]clerkapi.User, outcome) {
 	var found []clerkapi.User
-	out := r.policy.do("", len(values), func(ctx context.Context) clerkapi.Response {
+	out := r.policy.do("", false, len(values), func(ctx context.Context) clerkapi.Response {
 		r.reads.Add(1)
 		var resp clerkapi.Response
 		sent := time.Now()

@@ -242,7 +242,10 @@ func orEmpty(s []string) []string {
 func (r *run) write(t task, meta clerkapi.Metadata, res reports.Result) {
 	row := &t.row
 	start := r.now()
-	out := r.policy.do(row.UserID, 1, func(ctx context.Context) clerkapi.Response { // every write is paced
+	// A row keyed by an external id or email was told apart from the
+	// user's other rows by its key, not its user id: not fresh.
+	fresh := !t.repeat && t.res == nil
+	out := r.policy.do(row.UserID, fresh, 1, func(ctx context.Context) clerkapi.Response { // every write is paced
 		r.writes.Add(1)
 		return r.client.ReplaceMetadata(ctx, row.UserID, meta)
 	})
