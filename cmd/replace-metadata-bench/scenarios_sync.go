@@ -196,8 +196,14 @@ func syncNightly(ctx context.Context, b *bench) error {
 	b.add(figure{"sync", fmt.Sprintf("peak RSS, %d rows", n), "< 100 MB", mb(u.maxRSS), verdict(u.maxRSS < 100e6)})
 	b.add(figure{"sync", "tool's cost (reads on)", "", fmt.Sprintf("%s; %.1f µs CPU a row", cost(u), u.cpu.Seconds()/float64(n)*1e6), ""})
 
-	// The same rows written blind: every row a write.
-	bu, bs, err := b.apply(ctx, emu.url, blindIn, "--rate", strconv.Itoa(limit), "--no-read")
+	return b.syncBlind(ctx, emu.url, blindIn, n, blind, limit, u, s)
+}
+
+// syncBlind writes the sync's first rows blind (--no-read: every row a
+// write) and sets the whole input's requests and wall time, extrapolated,
+// beside the sync's (u, s).
+func (b *bench) syncBlind(ctx context.Context, apiURL, blindIn string, n, blind, limit int, u usage, s summary) error {
+	bu, bs, err := b.apply(ctx, apiURL, blindIn, "--rate", strconv.Itoa(limit), "--no-read")
 	if err != nil {
 		return err
 	}
