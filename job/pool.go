@@ -47,9 +47,15 @@ func (r *run) sizePool(finished <-chan struct{}) {
 // poolSize is the number of workers that keeps rate requests a second
 // going when a request takes latency seconds, give or take jitter.
 func poolSize(rate, latency, jitter float64) int {
-	if math.IsInf(rate, 1) || rate >= math.MaxFloat64 { // rate.Inf is MaxFloat64
+	if unlimited(rate) {
 		return autoUnlimited
 	}
 	n := int(math.Ceil(rate*(latency+3*jitter)*1.2)) + 2
 	return min(max(n, autoMin), autoMax)
+}
+
+// unlimited reports whether rate (requests a second, as Limiter.Rate
+// gives it) is no limit: +Inf, or x/time/rate's Inf, which is MaxFloat64.
+func unlimited(rate float64) bool {
+	return math.IsInf(rate, 1) || rate >= math.MaxFloat64
 }

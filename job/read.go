@@ -26,7 +26,7 @@ const (
 // more made no sync faster there and cost memory (4 and 8 took a 1M-row
 // run, every user changed, from 77 MB to 90 and 103; BENCHMARKS.md).
 func readsInFlight(rate float64, latency time.Duration) int {
-	if math.IsInf(rate, 1) || rate >= math.MaxFloat64 || latency <= 0 {
+	if unlimited(rate) || latency <= 0 {
 		return minReads
 	}
 	n := int(math.Ceil(rate*latency.Seconds()*1.5)) + 1
